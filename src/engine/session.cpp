@@ -1,0 +1,284 @@
+#include "engine/session.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common.h"
+#include "ops/attention.h"
+#include "ops/kernels.h"
+
+namespace lim {
+
+namespace {
+
+// Prompt tokens per prefill batch: bounds activation memory for long prompts.
+constexpr int64_t kPrefillChunk = 256;
+
+void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
+  if (bias.empty()) return;
+  const int64_t n = static_cast<int64_t>(bias.size());
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t i = 0; i < n; ++i) x[t * n + i] += bias[static_cast<size_t>(i)];
+  }
+}
+
+}  // namespace
+
+Session::Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy)
+    : model_(model),
+      config_(model.config()),
+      pool_(pool),
+      policy_(policy),
+      cache_(model.config().n_layer, model.config().n_kv_head, n_ctx, model.config().head_dim) {
+  LIM_CHECK(n_ctx > 0);
+  scale_ = 1.0f / std::sqrt(static_cast<float>(config_.head_dim));
+  logits_.resize(static_cast<size_t>(config_.n_vocab));
+  select_logits_.resize(static_cast<size_t>(config_.n_head * n_ctx));
+  thread_scratch_.resize(static_cast<size_t>(pool.n_threads() * config_.n_group() * n_ctx));
+  head_recall_.resize(static_cast<size_t>(config_.n_head));
+  ensure_activations(1);
+}
+
+void Session::set_recall_observer(std::function<void(const RecallSample&)> observer) {
+  recall_observer_ = std::move(observer);
+  if (recall_observer_) recall_scratch_.resize(static_cast<size_t>(config_.n_head * cache_.n_ctx()));
+}
+
+void Session::ensure_activations(int64_t n_tokens) {
+  if (n_tokens <= act_.capacity) return;
+  const auto size = [n_tokens](int64_t width) { return static_cast<size_t>(n_tokens * width); };
+  act_.x.resize(size(config_.n_embd));
+  act_.xn.resize(size(config_.n_embd));
+  act_.q.resize(size(config_.q_dim()));
+  act_.k.resize(size(config_.kv_dim()));
+  act_.v.resize(size(config_.kv_dim()));
+  act_.attn.resize(size(config_.q_dim()));
+  act_.proj.resize(size(config_.n_embd));
+  act_.gate.resize(size(config_.n_ff));
+  act_.up.resize(size(config_.n_ff));
+  act_.capacity = n_tokens;
+}
+
+const float* Session::prefill(std::span<const int32_t> tokens) {
+  if (tokens.empty()) throw Error("prefill: the prompt is empty; give at least one token.");
+  if (n_past_ + static_cast<int64_t>(tokens.size()) > cache_.n_ctx()) {
+    throw Error("the prompt has " + std::to_string(tokens.size()) + " tokens but the context holds " +
+                std::to_string(cache_.n_ctx() - n_past_) + " more; raise --ctx or shorten the prompt.");
+  }
+  const float* logits = nullptr;
+  for (size_t begin = 0; begin < tokens.size(); begin += kPrefillChunk) {
+    const int64_t n = std::min<int64_t>(kPrefillChunk, static_cast<int64_t>(tokens.size() - begin));
+    logits = forward(tokens.data() + begin, n, /*use_policy=*/false);
+  }
+  return logits;
+}
+
+const float* Session::decode(int32_t token) {
+  if (n_past_ >= cache_.n_ctx()) {
+    throw Error("the context is full (" + std::to_string(cache_.n_ctx()) + " tokens); raise --ctx.");
+  }
+  const float* logits = forward(&token, 1, /*use_policy=*/policy_ != nullptr);
+  ++step_;
+  return logits;
+}
+
+const float* Session::forward(const int32_t* tokens, int64_t n_tokens, bool use_policy) {
+  ensure_activations(n_tokens);
+  const int64_t n_embd = config_.n_embd;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= config_.n_vocab) {
+      throw Error("token id " + std::to_string(tokens[t]) + " is out of range for a vocabulary of " +
+                  std::to_string(config_.n_vocab) + ".");
+    }
+    const auto* row = static_cast<const uint8_t*>(model_.token_embd.data) +
+                      static_cast<size_t>(tokens[t]) * row_bytes(model_.token_embd.type, n_embd);
+    dequantize_row(model_.token_embd.type, row, act_.x.data() + t * n_embd, n_embd);
+  }
+
+  if (use_policy) {
+    policy_->begin_step(n_past_ + 1);
+    ++stats_.decode_steps;
+    bool any_sparse = false;
+    for (int64_t il = 0; il < config_.n_layer; ++il) any_sparse = any_sparse || policy_->role(il) == LayerRole::Sparse;
+    if (!any_sparse) ++stats_.dense_fallback_steps;
+  }
+
+  for (int64_t il = 0; il < config_.n_layer; ++il) {
+    attention_block(il, n_tokens, use_policy);
+    mlp_block(il, n_tokens);
+  }
+  n_past_ += n_tokens;
+
+  // Only the last token's logits are needed.
+  const float* last = act_.x.data() + (n_tokens - 1) * n_embd;
+  rms_norm(last, model_.output_norm.data(), n_embd, config_.rms_eps, act_.xn.data());
+  matmul(model_.output, act_.xn.data(), 1, logits_.data(), pool_);
+  return logits_.data();
+}
+
+void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
+  const LayerWeights& w = model_.layers[static_cast<size_t>(il)];
+  const ModelConfig& c = config_;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    rms_norm(act_.x.data() + t * c.n_embd, w.attn_norm.data(), c.n_embd, c.rms_eps,
+             act_.xn.data() + t * c.n_embd);
+  }
+  matmul(w.wq, act_.xn.data(), n_tokens, act_.q.data(), pool_);
+  matmul(w.wk, act_.xn.data(), n_tokens, act_.k.data(), pool_);
+  matmul(w.wv, act_.xn.data(), n_tokens, act_.v.data(), pool_);
+  add_bias(act_.q.data(), w.bq, n_tokens);
+  add_bias(act_.k.data(), w.bk, n_tokens);
+  add_bias(act_.v.data(), w.bv, n_tokens);
+
+  // Per-head q/k norm (qwen3), then RoPE at each token's position.
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const int64_t pos = n_past_ + t;
+    for (int64_t h = 0; h < c.n_head; ++h) {
+      float* qh = act_.q.data() + t * c.q_dim() + h * c.head_dim;
+      if (c.qk_norm) rms_norm(qh, w.q_norm.data(), c.head_dim, c.rms_eps, qh);
+      rope(qh, c.n_rot, model_.rope_inv_freq.data(), pos, c.rope_layout);
+    }
+    for (int64_t g = 0; g < c.n_kv_head; ++g) {
+      float* kh = act_.k.data() + t * c.kv_dim() + g * c.head_dim;
+      if (c.qk_norm) rms_norm(kh, w.k_norm.data(), c.head_dim, c.rms_eps, kh);
+      rope(kh, c.n_rot, model_.rope_inv_freq.data(), pos, c.rope_layout);
+    }
+  }
+  append_kv(il, n_tokens);
+
+  const LayerRole role = use_policy ? policy_->role(il) : LayerRole::Dense;
+  if (role == LayerRole::Sparse) {
+    attend_sparse(il);
+  } else {
+    attend_dense(il, n_tokens, role);
+  }
+  if (use_policy && policy_->is_sparse_layer(il)) {
+    // attend_sparse counts its own rows; a step where the budget covers the context reads all.
+    ++stats_.sparse_layer_steps;
+    if (role != LayerRole::Sparse) stats_.attended_sum += static_cast<double>(n_past_ + 1);
+    if (role == LayerRole::Sparse && recall_observer_) measure_recall(il);
+  }
+
+  matmul(w.wo, act_.attn.data(), n_tokens, act_.proj.data(), pool_);
+  for (int64_t i = 0; i < n_tokens * c.n_embd; ++i) act_.x[static_cast<size_t>(i)] += act_.proj[static_cast<size_t>(i)];
+}
+
+void Session::append_kv(int64_t il, int64_t n_tokens) {
+  const ModelConfig& c = config_;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const int64_t pos = n_past_ + t;
+    for (int64_t g = 0; g < c.n_kv_head; ++g) {
+      const size_t bytes = sizeof(float) * static_cast<size_t>(c.head_dim);
+      std::memcpy(cache_.k(il, g) + pos * c.head_dim, act_.k.data() + t * c.kv_dim() + g * c.head_dim, bytes);
+      std::memcpy(cache_.v(il, g) + pos * c.head_dim, act_.v.data() + t * c.kv_dim() + g * c.head_dim, bytes);
+    }
+    if (policy_) policy_->on_append(il, pos, act_.k.data() + t * c.kv_dim());
+  }
+}
+
+void Session::attend_dense(int64_t il, int64_t n_tokens, LayerRole role) {
+  const ModelConfig& c = config_;
+  const int64_t group = c.n_group();
+  const int64_t per_thread = group * cache_.n_ctx();
+  const int64_t n_kv_after = n_past_ + n_tokens;
+
+  // Work units are (token, KV head) pairs; each reads its KV head's rows once for its group.
+  pool_.parallel_for(n_tokens * c.n_kv_head, [&](int64_t begin, int64_t end, int thread) {
+    float* probs = thread_scratch_.data() + thread * per_thread;
+    for (int64_t unit = begin; unit < end; ++unit) {
+      const int64_t t = unit / c.n_kv_head;
+      const int64_t g = unit % c.n_kv_head;
+      const int64_t n = n_kv_after - n_tokens + t + 1;  // causal: rows 0..pos
+      const float* q = act_.q.data() + t * c.q_dim() + g * group * c.head_dim;
+      float* out = act_.attn.data() + t * c.q_dim() + g * group * c.head_dim;
+      float* logits = role == LayerRole::DenseSelect ? select_logits_.data() + g * group * n : probs;
+      attend_rows(q, group, c.head_dim, cache_.k(il, g), cache_.v(il, g), nullptr, n, scale_, logits,
+                  probs, out);
+    }
+  });
+
+  if (role == LayerRole::DenseSelect) {
+    LIM_CHECK(n_tokens == 1);
+    policy_->select(il, select_logits_.data());
+  }
+}
+
+void Session::attend_sparse(int64_t il) {
+  const ModelConfig& c = config_;
+  const int64_t group = c.n_group();
+  const int64_t per_thread = group * cache_.n_ctx();
+  double attended = 0.0;
+  for (int64_t h = 0; h < c.n_head; ++h) attended += static_cast<double>(policy_->rows(il, h).n);
+  stats_.attended_sum += attended / static_cast<double>(c.n_head);
+
+  pool_.parallel_for(c.n_kv_head, [&](int64_t begin, int64_t end, int thread) {
+    float* probs = thread_scratch_.data() + thread * per_thread;
+    for (int64_t g = begin; g < end; ++g) {
+      const float* q = act_.q.data() + g * group * c.head_dim;
+      float* out = act_.attn.data() + g * group * c.head_dim;
+      const RowSpan first = policy_->rows(il, g * group);
+      bool shared = true;
+      for (int64_t i = 1; i < group; ++i) shared = shared && policy_->rows(il, g * group + i).rows == first.rows;
+
+      if (shared) {
+        attend_rows(q, group, c.head_dim, cache_.k(il, g), cache_.v(il, g), first.rows, first.n, scale_,
+                    probs, probs, out);
+        continue;
+      }
+      for (int64_t i = 0; i < group; ++i) {
+        const RowSpan span = policy_->rows(il, g * group + i);
+        attend_rows(q + i * c.head_dim, 1, c.head_dim, cache_.k(il, g), cache_.v(il, g), span.rows, span.n,
+                    scale_, probs, probs, out + i * c.head_dim);
+      }
+    }
+  });
+}
+
+void Session::measure_recall(int64_t il) {
+  const ModelConfig& c = config_;
+  const int64_t group = c.n_group();
+  const int64_t n_kv = n_past_ + 1;
+
+  double attended = 0.0;
+  for (int64_t g = 0; g < c.n_kv_head; ++g) {
+    const float* q = act_.q.data() + g * group * c.head_dim;
+    float* probs = recall_scratch_.data() + g * group * n_kv;
+    attention_logits(q, group, c.head_dim, cache_.k(il, g), n_kv, scale_, probs);
+    for (int64_t i = 0; i < group; ++i) {
+      const int64_t h = g * group + i;
+      float* p = probs + i * n_kv;
+      softmax(p, n_kv);
+      const RowSpan span = policy_->rows(il, h);
+      double mass = 0.0;
+      for (int64_t j = 0; j < span.n; ++j) mass += p[span.rows[j]];
+      head_recall_[static_cast<size_t>(h)] = mass;
+      attended += static_cast<double>(span.n);
+    }
+  }
+
+  RecallSample sample;
+  sample.step = step_;
+  sample.layer = il;
+  sample.n_kv = n_kv;
+  for (double r : head_recall_) sample.recall += r;
+  sample.recall /= static_cast<double>(c.n_head);
+  sample.attended = attended / static_cast<double>(c.n_head);
+  recall_observer_(sample);
+}
+
+void Session::mlp_block(int64_t il, int64_t n_tokens) {
+  const LayerWeights& w = model_.layers[static_cast<size_t>(il)];
+  const ModelConfig& c = config_;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    rms_norm(act_.x.data() + t * c.n_embd, w.ffn_norm.data(), c.n_embd, c.rms_eps,
+             act_.xn.data() + t * c.n_embd);
+  }
+  matmul(w.w_gate, act_.xn.data(), n_tokens, act_.gate.data(), pool_);
+  matmul(w.w_up, act_.xn.data(), n_tokens, act_.up.data(), pool_);
+  silu_mul(act_.gate.data(), act_.up.data(), n_tokens * c.n_ff, act_.gate.data());
+  matmul(w.w_down, act_.gate.data(), n_tokens, act_.proj.data(), pool_);
+  for (int64_t i = 0; i < n_tokens * c.n_embd; ++i) act_.x[static_cast<size_t>(i)] += act_.proj[static_cast<size_t>(i)];
+}
+
+}  // namespace lim

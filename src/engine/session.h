@@ -1,0 +1,90 @@
+// One sequence being decoded: its KV cache, activations and attention policy.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/policy.h"
+#include "ops/thread_pool.h"
+
+namespace lim {
+
+// Attention recall of one sparse layer at one decode step: the full-attention softmax mass that
+// falls inside the attended rows, averaged over query heads.
+struct RecallSample {
+  int64_t step = 0;    // decode step, 0 for the first generated token's forward pass
+  int64_t layer = 0;
+  int64_t n_kv = 0;    // context length L
+  double recall = 0.0;
+  double attended = 0.0;  // rows attended, averaged over heads
+};
+
+// Per-run counters of what sparse layers attended.
+struct AttentionStats {
+  int64_t sparse_layer_steps = 0;  // (step, layer) pairs of policy-sparse layers
+  double attended_sum = 0.0;       // rows attended in those pairs, averaged over heads
+  int64_t dense_fallback_steps = 0;  // steps where the budget covered the context
+  int64_t decode_steps = 0;
+};
+
+class Session {
+ public:
+  // policy may be null for dense attention. The policy and pool must outlive the session.
+  Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy);
+
+  // Runs tokens through every layer densely at positions n_past() onward and returns the
+  // logits of the last one [n_vocab]. Throws lim::Error when they do not fit in the context.
+  const float* prefill(std::span<const int32_t> tokens);
+
+  // Runs one decode step with the attention policy and returns the next-token logits.
+  const float* decode(int32_t token);
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return cache_.n_ctx(); }
+  const AttentionStats& stats() const { return stats_; }
+  const KvCache& cache() const { return cache_; }
+
+  // When set, every sparse layer of every decode step also computes full attention and reports
+  // the recall of its selection. Slow; a measurement mode.
+  void set_recall_observer(std::function<void(const RecallSample&)> observer);
+
+ private:
+  // Per-token activations for a batch of n_tokens, grown on demand and then reused.
+  struct Activations {
+    int64_t capacity = 0;
+    std::vector<float> x, xn, q, k, v, attn, proj, gate, up;
+  };
+
+  void ensure_activations(int64_t n_tokens);
+  const float* forward(const int32_t* tokens, int64_t n_tokens, bool use_policy);
+  void attention_block(int64_t il, int64_t n_tokens, bool use_policy);
+  void attend_dense(int64_t il, int64_t n_tokens, LayerRole role);
+  void attend_sparse(int64_t il);
+  void measure_recall(int64_t il);
+  void mlp_block(int64_t il, int64_t n_tokens);
+  void append_kv(int64_t il, int64_t n_tokens);
+
+  const Model& model_;
+  const ModelConfig& config_;
+  ThreadPool& pool_;
+  AttentionPolicy* policy_;
+  KvCache cache_;
+  int64_t n_past_ = 0;
+  int64_t step_ = 0;
+  float scale_ = 1.0f;
+
+  Activations act_;
+  std::vector<float> logits_;         // [n_vocab]
+  std::vector<float> select_logits_;  // [n_head, n_ctx]: a DenseSelect layer's logits
+  std::vector<float> thread_scratch_; // [n_threads, n_group * n_ctx]
+  std::vector<float> recall_scratch_; // [n_head, n_ctx], allocated with the observer
+  std::vector<double> head_recall_;   // [n_head]
+  AttentionStats stats_;
+  std::function<void(const RecallSample&)> recall_observer_;
+};
+
+}  // namespace lim

@@ -1,0 +1,40 @@
+// Elementwise and reduction kernels of the forward pass, on raw float arrays.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/quant.h"
+#include "ops/thread_pool.h"
+
+namespace lim {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], over n elements. out may alias x.
+void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out);
+
+// Rotary position embedding (RoFormer, arXiv 2104.09864) applied in place to one head vector.
+// Only the first n_rot elements rotate; inv_freq holds n_rot / 2 inverse frequencies.
+// Interleaved layout rotates pairs (2i, 2i+1), as llama.cpp stores Llama's Q and K; half layout
+// rotates pairs (i, i + n_rot/2), as Hugging Face and Qwen do.
+enum class RopeLayout { Interleaved, Half };
+void rope(float* head, int64_t n_rot, const float* inv_freq, int64_t pos, RopeLayout layout);
+
+// out[i] = silu(gate[i]) * up[i]. out may alias gate.
+void silu_mul(const float* gate, const float* up, int64_t n, float* out);
+
+// In-place softmax over n values; returns the maximum logit. -inf entries get probability 0.
+float softmax(float* x, int64_t n);
+
+// A weight matrix as stored: n_rows rows of n_cols elements of one type, row-major.
+struct MatrixView {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  int64_t n_rows = 0;
+  int64_t n_cols = 0;
+};
+
+// y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens; x is [n_tokens, n_cols], y is
+// [n_tokens, n_rows]. Rows are split across the pool. With several tokens each weight row is
+// dequantized once per token batch into per-thread scratch of `n_cols` floats.
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+}  // namespace lim

@@ -1,0 +1,163 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "ops/attention.h"
+#include "ops/kernels.h"
+#include "ops/thread_pool.h"
+
+namespace lim {
+namespace {
+
+std::vector<float> random_vector(std::mt19937& rng, size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// Scalar reference: softmax attention of one head over the given rows, in double precision.
+std::vector<double> reference_attention(const float* q, int64_t head_dim, const float* k, const float* v,
+                                        const std::vector<int32_t>& rows, float scale) {
+  std::vector<double> logits;
+  double max_logit = -INFINITY;
+  for (int32_t r : rows) {
+    double s = 0.0;
+    for (int64_t d = 0; d < head_dim; ++d) s += static_cast<double>(q[d]) * k[r * head_dim + d];
+    logits.push_back(s * scale);
+    max_logit = std::max(max_logit, logits.back());
+  }
+  double sum = 0.0;
+  for (double& l : logits) sum += (l = std::exp(l - max_logit));
+  std::vector<double> out(static_cast<size_t>(head_dim), 0.0);
+  for (size_t j = 0; j < rows.size(); ++j) {
+    for (int64_t d = 0; d < head_dim; ++d) out[static_cast<size_t>(d)] += logits[j] / sum * v[rows[j] * head_dim + d];
+  }
+  return out;
+}
+
+TEST(Attention, RowsMatchScalarReference) {
+  std::mt19937 rng(1);
+  const int64_t head_dim = 64, group = 3, n_ctx = 200;
+  const auto q = random_vector(rng, group * head_dim);
+  const auto k = random_vector(rng, n_ctx * head_dim);
+  const auto v = random_vector(rng, n_ctx * head_dim);
+  const float scale = 1.0f / 8.0f;
+
+  for (const std::vector<int32_t>& rows : {std::vector<int32_t>{0}, std::vector<int32_t>{3, 17, 18, 150, 199}}) {
+    std::vector<float> logits(group * rows.size()), probs(group * rows.size()), out(group * head_dim);
+    attend_rows(q.data(), group, head_dim, k.data(), v.data(), rows.data(), static_cast<int64_t>(rows.size()), scale,
+                logits.data(), probs.data(), out.data());
+    for (int64_t h = 0; h < group; ++h) {
+      const auto expected = reference_attention(q.data() + h * head_dim, head_dim, k.data(), v.data(), rows, scale);
+      for (int64_t d = 0; d < head_dim; ++d) {
+        EXPECT_NEAR(out[h * head_dim + d], expected[static_cast<size_t>(d)], 1e-5) << "head " << h << " dim " << d;
+      }
+    }
+  }
+}
+
+TEST(Attention, AllRowsEqualsExplicitList) {
+  std::mt19937 rng(2);
+  const int64_t head_dim = 32, group = 2, n = 57;
+  const auto q = random_vector(rng, group * head_dim);
+  const auto k = random_vector(rng, n * head_dim);
+  const auto v = random_vector(rng, n * head_dim);
+  std::vector<int32_t> rows(n);
+  for (int64_t j = 0; j < n; ++j) rows[static_cast<size_t>(j)] = static_cast<int32_t>(j);
+  std::vector<float> a(group * n), b(group * n), out_all(group * head_dim), out_list(group * head_dim);
+  attend_rows(q.data(), group, head_dim, k.data(), v.data(), nullptr, n, 0.2f, a.data(), a.data(), out_all.data());
+  attend_rows(q.data(), group, head_dim, k.data(), v.data(), rows.data(), n, 0.2f, b.data(), b.data(), out_list.data());
+  EXPECT_EQ(out_all, out_list);
+}
+
+TEST(Attention, LogitsKeptWhenProbsSeparate) {
+  std::mt19937 rng(3);
+  const int64_t head_dim = 16, n = 9;
+  const auto q = random_vector(rng, head_dim);
+  const auto k = random_vector(rng, n * head_dim);
+  const auto v = random_vector(rng, n * head_dim);
+  std::vector<float> logits(n), probs(n), out(head_dim), expected(n);
+  attend_rows(q.data(), 1, head_dim, k.data(), v.data(), nullptr, n, 0.25f, logits.data(), probs.data(), out.data());
+  attention_logits(q.data(), 1, head_dim, k.data(), n, 0.25f, expected.data());
+  for (int64_t j = 0; j < n; ++j) EXPECT_FLOAT_EQ(logits[j], expected[j]);
+  double sum = 0.0;
+  for (float p : probs) sum += p;
+  EXPECT_NEAR(sum, 1.0, 1e-6);
+}
+
+TEST(Kernels, RmsNormMatchesDefinition) {
+  const std::vector<float> x = {1.0f, -2.0f, 3.0f, 0.5f};
+  const std::vector<float> w = {1.0f, 0.5f, 2.0f, -1.0f};
+  std::vector<float> out(4);
+  rms_norm(x.data(), w.data(), 4, 1e-5f, out.data());
+  const double rms = std::sqrt((1.0 + 4.0 + 9.0 + 0.25) / 4.0 + 1e-5);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], x[i] / rms * w[i], 1e-6);
+}
+
+TEST(Kernels, RopeLayouts) {
+  // head_dim 4, one frequency pair of inv_freq {1, 0.01}, position 2.
+  const float inv_freq[2] = {1.0f, 0.01f};
+  std::vector<float> interleaved = {1.0f, 2.0f, 3.0f, 4.0f};
+  rope(interleaved.data(), 4, inv_freq, 2, RopeLayout::Interleaved);
+  const double c0 = std::cos(2.0), s0 = std::sin(2.0), c1 = std::cos(0.02), s1 = std::sin(0.02);
+  EXPECT_NEAR(interleaved[0], 1 * c0 - 2 * s0, 1e-6);
+  EXPECT_NEAR(interleaved[1], 1 * s0 + 2 * c0, 1e-6);
+  EXPECT_NEAR(interleaved[2], 3 * c1 - 4 * s1, 1e-6);
+  EXPECT_NEAR(interleaved[3], 3 * s1 + 4 * c1, 1e-6);
+
+  std::vector<float> half = {1.0f, 2.0f, 3.0f, 4.0f};
+  rope(half.data(), 4, inv_freq, 2, RopeLayout::Half);
+  EXPECT_NEAR(half[0], 1 * c0 - 3 * s0, 1e-6);
+  EXPECT_NEAR(half[2], 1 * s0 + 3 * c0, 1e-6);
+  EXPECT_NEAR(half[1], 2 * c1 - 4 * s1, 1e-6);
+  EXPECT_NEAR(half[3], 2 * s1 + 4 * c1, 1e-6);
+}
+
+TEST(Kernels, SoftmaxHandlesNegativeInfinity) {
+  std::vector<float> x = {0.0f, -INFINITY, std::log(3.0f)};
+  softmax(x.data(), 3);
+  EXPECT_NEAR(x[0], 0.25, 1e-6);
+  EXPECT_EQ(x[1], 0.0f);
+  EXPECT_NEAR(x[2], 0.75, 1e-6);
+
+  std::vector<float> empty = {-INFINITY, -INFINITY};
+  softmax(empty.data(), 2);
+  EXPECT_EQ(empty[0], 0.0f);
+  EXPECT_EQ(empty[1], 0.0f);
+}
+
+TEST(Kernels, MatmulF32MatchesReference) {
+  std::mt19937 rng(4);
+  const int64_t n_rows = 37, n_cols = 64, n_tokens = 5;
+  const auto w = random_vector(rng, n_rows * n_cols);
+  const auto x = random_vector(rng, n_tokens * n_cols);
+  ThreadPool pool(2);
+  for (int64_t tokens : {int64_t{1}, n_tokens}) {
+    std::vector<float> y(tokens * n_rows);
+    matmul(MatrixView{DType::F32, w.data(), n_rows, n_cols}, x.data(), tokens, y.data(), pool);
+    for (int64_t t = 0; t < tokens; ++t) {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        double expected = 0.0;
+        for (int64_t c = 0; c < n_cols; ++c) expected += static_cast<double>(w[r * n_cols + c]) * x[t * n_cols + c];
+        EXPECT_NEAR(y[t * n_rows + r], expected, 1e-4) << "token " << t << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, CoversEveryIndexOnce) {
+  ThreadPool pool(3);
+  for (int64_t n : {1, 2, 3, 10, 1001}) {
+    std::vector<int> hits(static_cast<size_t>(n), 0);
+    pool.parallel_for(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) ++hits[static_cast<size_t>(i)];
+    });
+    for (int64_t i = 0; i < n; ++i) EXPECT_EQ(hits[static_cast<size_t>(i)], 1) << "n " << n << " index " << i;
+  }
+}
+
+}  // namespace
+}  // namespace lim
