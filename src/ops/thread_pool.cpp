@@ -59,7 +59,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   wake_.notify_all();
 
   run_chunk(0);
-  while (pending_.load(std::memory_order_acquire) != 0) LIM_CPU_RELAX();
+  // Spin while the workers are likely running; yield once they may have been descheduled (for
+  // example when more threads than cores are busy), so the spinning does not starve them.
+  int spins = 0;
+  while (pending_.load(std::memory_order_acquire) != 0) {
+    if (++spins < kSpinIterations) {
+      LIM_CPU_RELAX();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   task_ = nullptr;
 }
 

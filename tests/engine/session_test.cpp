@@ -1,0 +1,254 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "engine/model.h"
+#include "engine/policy_lessismore.h"
+#include "engine/session.h"
+#include "support/tiny_model.h"
+
+namespace lim {
+namespace {
+
+class TinyModel {
+ public:
+  explicit TinyModel(const test::TinyModelSpec& spec) : path_(test::temp_path("lim-tiny")) {
+    test::write_tiny_model(path_, spec);
+    model_ = Model::load(path_);
+  }
+  ~TinyModel() { std::remove(path_.c_str()); }
+  const Model& operator*() const { return *model_; }
+  const Model* operator->() const { return model_.get(); }
+
+ private:
+  std::string path_;
+  std::unique_ptr<Model> model_;
+};
+
+std::vector<int32_t> token_sequence(int64_t n, int64_t n_vocab, uint32_t seed) {
+  std::vector<int32_t> ids;
+  uint32_t x = seed;
+  for (int64_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    ids.push_back(static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(n_vocab - 3)));
+  }
+  return ids;
+}
+
+// Feeds prompt[0] by prefill and the rest one decode step at a time; returns every step's logits.
+std::vector<std::vector<float>> decode_all(Session& session, const std::vector<int32_t>& tokens, int64_t n_vocab) {
+  std::vector<std::vector<float>> out;
+  const float* logits = session.prefill(std::span<const int32_t>(tokens.data(), 1));
+  out.emplace_back(logits, logits + n_vocab);
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    logits = session.decode(tokens[i]);
+    out.emplace_back(logits, logits + n_vocab);
+  }
+  return out;
+}
+
+LessIsMoreParams lessismore_params(int64_t budget) {
+  LessIsMoreParams params;
+  params.budget = budget;
+  params.selection_layers = {2, 4};
+  return params;
+}
+
+PolicyDims dims_of(const Model& model, int64_t n_ctx) {
+  const ModelConfig& c = model.config();
+  return PolicyDims{c.n_layer, c.n_head, c.n_kv_head, n_ctx};
+}
+
+class ArchTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ArchTest, PrefillMatchesStepByStepDecode) {
+  test::TinyModelSpec spec;
+  spec.arch = GetParam();
+  if (spec.arch == "qwen3") spec.head_dim = 24;  // head_dim != n_embd / n_head, as in Qwen3
+  TinyModel model(spec);
+  const int64_t n_vocab = model->config().n_vocab;
+  const auto tokens = token_sequence(40, n_vocab, 3);
+
+  ThreadPool pool(2);
+  Session batched(*model, 64, pool, nullptr);
+  const float* prefill_logits = batched.prefill(tokens);
+  const std::vector<float> from_prefill(prefill_logits, prefill_logits + n_vocab);
+
+  Session stepwise(*model, 64, pool, nullptr);
+  const auto steps = decode_all(stepwise, tokens, n_vocab);
+  for (int64_t i = 0; i < n_vocab; ++i) {
+    EXPECT_NEAR(from_prefill[static_cast<size_t>(i)], steps.back()[static_cast<size_t>(i)], 1e-3) << "token id " << i;
+  }
+}
+
+TEST_P(ArchTest, LessIsMoreEqualsDenseWhenBudgetCoversContext) {
+  test::TinyModelSpec spec;
+  spec.arch = GetParam();
+  TinyModel model(spec);
+  const int64_t n_vocab = model->config().n_vocab;
+  const auto tokens = token_sequence(48, n_vocab, 5);
+
+  ThreadPool pool(2);
+  Session dense(*model, 64, pool, nullptr);
+  LessIsMorePolicy policy(lessismore_params(/*budget=*/48), dims_of(*model, 64));
+  Session sparse(*model, 64, pool, &policy);
+  const auto expected = decode_all(dense, tokens, n_vocab);
+  const auto actual = decode_all(sparse, tokens, n_vocab);
+  ASSERT_EQ(expected.size(), actual.size());
+  for (size_t step = 0; step < expected.size(); ++step) {
+    EXPECT_EQ(expected[step], actual[step]) << "step " << step;
+  }
+  EXPECT_EQ(sparse.stats().dense_fallback_steps, sparse.stats().decode_steps);
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, ArchTest, ::testing::Values("llama", "qwen2", "qwen3"));
+
+TEST(Session, SparseStepsAttendExactlyTheBudget) {
+  TinyModel model(test::TinyModelSpec{});
+  const int64_t n_vocab = model->config().n_vocab;
+  const auto tokens = token_sequence(60, n_vocab, 9);
+  const int64_t budget = 16;
+
+  ThreadPool pool(2);
+  LessIsMorePolicy policy(lessismore_params(budget), dims_of(*model, 64));
+  Session session(*model, 64, pool, &policy);
+  std::vector<RecallSample> samples;
+  session.set_recall_observer([&](const RecallSample& s) { samples.push_back(s); });
+  decode_all(session, tokens, n_vocab);
+
+  // Steps whose context exceeds the budget: n_kv from 17 to 60, with sparse layers 3 and 5.
+  ASSERT_EQ(samples.size(), static_cast<size_t>((60 - budget) * 2));
+  for (const RecallSample& s : samples) {
+    EXPECT_EQ(s.attended, budget) << "step " << s.step << " layer " << s.layer;
+    EXPECT_GT(s.recall, 0.0);
+    EXPECT_LE(s.recall, 1.0 + 1e-6);
+    EXPECT_TRUE(s.layer == 3 || s.layer == 5) << "layer " << s.layer;
+  }
+}
+
+TEST(Session, RecallGrowsWithBudget) {
+  // On the same token sequence a larger budget must capture more attention mass on average.
+  TinyModel model(test::TinyModelSpec{});
+  const int64_t n_vocab = model->config().n_vocab;
+  const auto tokens = token_sequence(40, n_vocab, 13);
+  ThreadPool pool(1);
+
+  auto mean_recall = [&](int64_t budget) {
+    LessIsMorePolicy policy(lessismore_params(budget), dims_of(*model, 64));
+    Session session(*model, 64, pool, &policy);
+    double sum = 0.0;
+    int64_t n = 0;
+    session.set_recall_observer([&](const RecallSample& s) {
+      sum += s.recall;
+      ++n;
+    });
+    decode_all(session, tokens, n_vocab);
+    return n ? sum / static_cast<double>(n) : 1.0;
+  };
+  const double small = mean_recall(8);
+  const double large = mean_recall(32);
+  EXPECT_LT(small, large);
+  EXPECT_GT(large, 0.5);
+}
+
+// A policy whose sparse layers read only rows 0 and n_kv - 1, to prove that the sparse path
+// touches no other row of their cache.
+class TwoRowPolicy final : public AttentionPolicy {
+ public:
+  std::string name() const override { return "two-row"; }
+  void begin_step(int64_t n_kv) override { rows_ = {0, static_cast<int32_t>(n_kv - 1)}; }
+  LayerRole role(int64_t il) const override { return il == 3 ? LayerRole::Sparse : LayerRole::Dense; }
+  bool is_sparse_layer(int64_t il) const override { return il == 3; }
+  RowSpan rows(int64_t, int64_t) const override { return RowSpan{rows_.data(), 2}; }
+
+ private:
+  std::vector<int32_t> rows_;
+};
+
+TEST(Session, SparseLayerReadsOnlySelectedRows) {
+  TinyModel model(test::TinyModelSpec{});
+  const ModelConfig& c = model->config();
+  const auto tokens = token_sequence(20, c.n_vocab, 17);
+  ThreadPool pool(2);
+  TwoRowPolicy policy;
+
+  Session clean(*model, 32, pool, &policy);
+  clean.prefill(std::span<const int32_t>(tokens.data(), 19));
+  const float* expected = clean.decode(tokens[19]);
+  const std::vector<float> expected_logits(expected, expected + c.n_vocab);
+
+  Session poisoned(*model, 32, pool, &policy);
+  poisoned.prefill(std::span<const int32_t>(tokens.data(), 19));
+  // Poison rows 1..18 of layer 3; the step appends row 19 and reads rows 0 and 19 only.
+  auto& cache = const_cast<KvCache&>(poisoned.cache());
+  for (int64_t g = 0; g < c.n_kv_head; ++g) {
+    for (int64_t row = 1; row < 19; ++row) {
+      for (int64_t d = 0; d < c.head_dim; ++d) {
+        cache.k(3, g)[row * c.head_dim + d] = std::numeric_limits<float>::quiet_NaN();
+        cache.v(3, g)[row * c.head_dim + d] = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+  }
+  const float* actual = poisoned.decode(tokens[19]);
+  for (int64_t i = 0; i < c.n_vocab; ++i) EXPECT_EQ(actual[i], expected_logits[static_cast<size_t>(i)]) << "id " << i;
+}
+
+TEST(Session, PromptLongerThanContextIsAnError) {
+  TinyModel model(test::TinyModelSpec{});
+  ThreadPool pool(1);
+  Session session(*model, 8, pool, nullptr);
+  const auto tokens = token_sequence(9, model->config().n_vocab, 1);
+  try {
+    session.prefill(tokens);
+    FAIL() << "expected lim::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--ctx"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelLoad, UnsupportedArchitectureNamed) {
+  test::TinyModelSpec spec;
+  spec.arch = "gptneox";
+  const std::string path = test::temp_path("lim-arch");
+  test::write_tiny_model(path, spec);
+  try {
+    Model::load(path);
+    FAIL() << "expected lim::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gptneox"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("llama"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(ModelLoad, MissingTensorNamed) {
+  test::TinyModelSpec spec;
+  spec.skip_tensor = "blk.3.ffn_up.weight";
+  const std::string path = test::temp_path("lim-missing");
+  test::write_tiny_model(path, spec);
+  try {
+    Model::load(path);
+    FAIL() << "expected lim::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blk.3.ffn_up.weight"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+TEST(ModelLoad, UntiedOutputIsUsed) {
+  test::TinyModelSpec spec;
+  spec.tied_embeddings = false;
+  TinyModel model(spec);
+  EXPECT_FALSE(model->config().tied_embeddings);
+  EXPECT_NE(model->output.data, model->token_embd.data);
+}
+
+}  // namespace
+}  // namespace lim
