@@ -19,6 +19,14 @@ class Error : public std::runtime_error {
 
 }  // namespace lim
 
+// Compiles a hot kernel for AVX-512, AVX2+FMA and baseline x86-64, and picks the best at load time
+// (GCC/Clang function multiversioning through ifunc). Elsewhere a single version is built.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define LIM_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LIM_MULTIVERSION
+#endif
+
 #define LIM_CHECK(cond)                                                                   \
   do {                                                                                    \
     if (!(cond)) {                                                                        \

@@ -13,9 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "ops/quant.h"
 
 namespace lim {
+
+// The only format version this reader accepts, and the alignment of tensor data when the file
+// has no `general.alignment` key.
+inline constexpr uint32_t kGgufVersion = 3;
+inline constexpr uint64_t kGgufDefaultAlignment = 32;
 
 enum class GgufType : uint32_t {
   UINT8 = 0,
@@ -73,6 +79,8 @@ class GgufFile {
   uint32_t version() const;
   uint64_t alignment() const;
   uint64_t file_size() const;
+  // Byte offset of the tensor data section from the start of the file (a multiple of alignment).
+  uint64_t data_offset() const;
 
   const std::map<std::string, GgufValue>& metadata() const;
   const GgufValue* find(const std::string& key) const;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace lim {
@@ -34,6 +35,10 @@ struct DTypeTraits {
 std::optional<DType> dtype_from_id(uint32_t id);
 const DTypeTraits& dtype_traits(DType type);
 const char* dtype_name(DType type);
+
+// Every type above, in type id order, for messages that list the supported types and for tests
+// that cover each type.
+std::span<const DType> supported_dtypes();
 
 // Bytes taken by a row of n elements. Requires n to be a multiple of the block size.
 size_t row_bytes(DType type, int64_t n);
