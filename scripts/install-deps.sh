@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config python3 python3-pip
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev libhwy-dev libpcre2-dev
+  nlohmann-json3-dev libcli11-dev libhwy-dev libpcre2-dev gnuplot-nox
 )
 
 missing=()

@@ -1,16 +1,51 @@
-// Subcommands of the `lim` command-line tool.
+// Subcommands of the `lim` command-line tool and the options they share.
+//
+// Each subcommand lives in its own file and registers itself with a static CommandRegistrar, so
+// adding one needs no change to main.cpp.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/policy_factory.h"
+#include "formats/tokenizer.h"
 
 namespace lim::cli {
 
-// Registers `lim generate` on app; the returned function runs it after parsing.
-std::function<int()> add_generate_command(CLI::App& app);
+// Adds a subcommand to app and returns the function that runs it after parsing.
+using CommandFactory = std::function<std::function<int()>(CLI::App& app)>;
+
+struct CommandRegistrar {
+  CommandRegistrar(const char* name, CommandFactory factory);
+};
+
+struct RegisteredCommand {
+  std::string name;
+  CommandFactory factory;
+};
+std::vector<RegisteredCommand>& registered_commands();
 
 // The model used when --model is absent: $LIM_MODEL, else the file that
-// scripts/fetch-model.sh caches.
+// scripts/fetch-model.sh caches. Throws lim::Error with the fix when neither exists.
 std::string default_model_path();
+
+// Accepts integers >= minimum, with a message that names the value.
+CLI::Validator at_least(int64_t minimum);
+
+// --attention, --budget, --recency-ratio, --sinks, --selection-layers, --dense-layers.
+void add_policy_options(CLI::App* cmd, PolicyOptions& options);
+
+struct PromptOptions {
+  bool chat = false;
+  std::string system;  // system message for chat; empty: the template's default
+};
+void add_chat_options(CLI::App* cmd, PromptOptions& options);
+
+// Tokenizes a prompt: wrapped in the model's chat format when options.chat is set (special
+// tokens then parsed), with BOS first when the model asks for it.
+std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, const std::string& text, const PromptOptions& options);
 
 }  // namespace lim::cli

@@ -13,7 +13,7 @@
 #include "common.h"
 #include "engine/generator.h"
 #include "engine/model.h"
-#include "engine/policy_lessismore.h"
+#include "engine/policy_factory.h"
 #include "engine/session.h"
 
 namespace lim::cli {
@@ -24,16 +24,10 @@ struct GenerateOptions {
   std::string model;
   std::string prompt;
   std::string prompt_file;
-  bool chat = false;
-  std::string system;
+  PromptOptions prompt_options;
+  PolicyOptions policy;
   int64_t max_tokens = 512;
   int64_t n_ctx = 4096;
-  std::string attention = "dense";
-  int64_t budget = 2048;
-  double recency_ratio = 0.25;
-  int64_t sinks = 4;
-  std::vector<int64_t> selection_layers;
-  std::vector<int64_t> dense_layers = {0, 1};
   int threads = 0;
   float temperature = 0.6f;
   int64_t top_k = 20;
@@ -57,26 +51,7 @@ std::string read_prompt(const GenerateOptions& o) {
   return text.str();
 }
 
-std::unique_ptr<AttentionPolicy> make_policy(const GenerateOptions& o, const ModelConfig& c, int64_t n_ctx) {
-  if (o.attention == "dense") return nullptr;
-  LessIsMoreParams params;
-  params.budget = o.budget;
-  params.recency_ratio = o.recency_ratio;
-  params.sinks = o.sinks;
-  params.dense_layers = o.dense_layers;
-  params.selection_layers =
-      o.selection_layers.empty() ? default_selection_layers(c.arch, c.n_layer, c.n_embd) : o.selection_layers;
-  const PolicyDims dims{c.n_layer, c.n_head, c.n_kv_head, n_ctx};
-  return std::make_unique<LessIsMorePolicy>(params, dims);
-}
-
-std::string layer_list(const std::vector<int64_t>& layers) {
-  std::string out;
-  for (int64_t il : layers) out += (out.empty() ? "" : ",") + std::to_string(il);
-  return out;
-}
-
-void print_summary(const GenerateOptions& o, const GenerateResult& r, const Session& session,
+void print_summary(const GenerateOptions& o, const ModelConfig& config, const GenerateResult& r, const Session& session,
                    const AttentionPolicy* policy, double recall_sum, int64_t recall_count) {
   const int64_t n_generated = static_cast<int64_t>(r.tokens.size());
   std::fprintf(stderr, "\n\nprompt tokens: %lld, generated tokens: %lld (stopped: %s)\n",
@@ -93,14 +68,7 @@ void print_summary(const GenerateOptions& o, const GenerateResult& r, const Sess
     std::fprintf(stderr, "attention: dense, every layer attended to the whole context\n");
     return;
   }
-  const auto* lim_policy = dynamic_cast<const LessIsMorePolicy*>(policy);
-  if (lim_policy) {
-    const BudgetSplit split = split_budget(o.budget, o.recency_ratio, o.sinks);
-    std::fprintf(stderr, "attention: lessismore, budget %lld = %lld sinks + %lld top + %lld recent, selection layers %s\n",
-                 static_cast<long long>(o.budget), static_cast<long long>(split.sinks),
-                 static_cast<long long>(split.top), static_cast<long long>(split.recent),
-                 layer_list(lim_policy->params().selection_layers).c_str());
-  }
+  std::fprintf(stderr, "attention: %s\n", describe_policy(o.policy, config).c_str());
   if (s.sparse_layer_steps > 0) {
     std::fprintf(stderr, "attended tokens: %.1f per sparse layer and step on average (%lld layer-steps; %lld of %lld steps dense because the budget covered the context)\n",
                  s.attended_sum / s.sparse_layer_steps, static_cast<long long>(s.sparse_layer_steps),
@@ -112,7 +80,7 @@ void print_summary(const GenerateOptions& o, const GenerateResult& r, const Sess
                    recall_sum / recall_count, static_cast<long long>(recall_count));
     } else {
       std::fprintf(stderr, "recall: no sparse steps; the context never exceeded the budget of %lld tokens\n",
-                   static_cast<long long>(o.budget));
+                   static_cast<long long>(o.policy.budget));
     }
   }
 }
@@ -120,9 +88,6 @@ void print_summary(const GenerateOptions& o, const GenerateResult& r, const Sess
 int run_generate(GenerateOptions& o) {
   if (o.model.empty()) o.model = default_model_path();
   if (!o.recall_out.empty()) o.recall = true;
-  if (o.attention != "dense" && o.attention != "lessismore") {
-    throw Error("--attention '" + o.attention + "' is not supported; use dense or lessismore.");
-  }
   if (o.n_ctx < 2) throw Error("--ctx " + std::to_string(o.n_ctx) + " is invalid; it must be at least 2.");
 
   const std::string text = read_prompt(o);
@@ -136,24 +101,14 @@ int run_generate(GenerateOptions& o) {
                  static_cast<long long>(o.n_ctx), static_cast<long long>(c.n_ctx_train));
   }
 
-  std::string rendered = text;
-  if (o.chat) {
-    std::vector<ChatMessage> messages;
-    if (!o.system.empty()) messages.push_back({"system", o.system});
-    messages.push_back({"user", text});
-    rendered = format_chatml(messages, tokenizer.chat_template());
-  }
-  std::vector<int32_t> prompt;
-  if (tokenizer.add_bos() && tokenizer.bos_id() >= 0) prompt.push_back(tokenizer.bos_id());
-  const std::vector<int32_t> encoded = tokenizer.encode(rendered, /*parse_special=*/o.chat);
-  prompt.insert(prompt.end(), encoded.begin(), encoded.end());
+  const std::vector<int32_t> prompt = encode_prompt(tokenizer, text, o.prompt_options);
   if (static_cast<int64_t>(prompt.size()) + 1 > o.n_ctx) {
     throw Error("the prompt has " + std::to_string(prompt.size()) + " tokens but --ctx is " +
                 std::to_string(o.n_ctx) + "; raise --ctx above the prompt length or shorten the prompt.");
   }
 
   ThreadPool pool(o.threads);
-  auto policy = make_policy(o, c, o.n_ctx);
+  auto policy = make_policy(o.policy, c, o.n_ctx);
   Session session(*model, o.n_ctx, pool, policy.get());
 
   std::ofstream recall_file;
@@ -177,7 +132,7 @@ int run_generate(GenerateOptions& o) {
 
   std::fprintf(stderr, "lim: %s (%s, %lld layers), %lld prompt tokens, %s attention, %d threads\n",
                c.name.c_str(), c.arch.c_str(), static_cast<long long>(c.n_layer),
-               static_cast<long long>(prompt.size()), o.attention.c_str(), pool.n_threads());
+               static_cast<long long>(prompt.size()), o.policy.method.c_str(), pool.n_threads());
   GenerateParams params;
   params.max_tokens = o.max_tokens;
   params.sampling = SamplerParams{o.temperature, o.top_k, o.top_p, o.seed};
@@ -185,28 +140,8 @@ int run_generate(GenerateOptions& o) {
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
   });
-  print_summary(o, result, session, policy.get(), recall_sum, recall_count);
+  print_summary(o, c, result, session, policy.get(), recall_sum, recall_count);
   return 0;
-}
-
-}  // namespace
-
-std::string default_model_path() {
-  if (const char* env = std::getenv("LIM_MODEL"); env && *env) return env;
-  std::string cache;
-  if (const char* dir = std::getenv("LIM_CACHE_DIR"); dir && *dir) {
-    cache = dir;
-  } else if (const char* home = std::getenv("HOME"); home && *home) {
-    cache = std::string(home) + "/.cache/lessismore";
-  } else {
-    cache = ".cache/lessismore";
-  }
-  const std::string path = cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-  if (!std::ifstream(path)) {
-    throw Error("no --model given and the default model " + path +
-                " is missing; run scripts/fetch-model.sh to download it, or pass --model FILE.gguf.");
-  }
-  return path;
 }
 
 std::function<int()> add_generate_command(CLI::App& app) {
@@ -217,20 +152,11 @@ std::function<int()> add_generate_command(CLI::App& app) {
   cmd->add_option("-m,--model", o.model, "GGUF model file (default: $LIM_MODEL, else the cached SmolLM2-135M-Instruct)");
   auto* prompt = cmd->add_option("-p,--prompt", o.prompt, "Prompt text (default: read stdin)");
   cmd->add_option("-f,--prompt-file", o.prompt_file, "Read the prompt from this file")->excludes(prompt);
-  cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's ChatML chat format");
-  cmd->add_option("--system", o.system, "System message for --chat (default: the template's own, if any)");
-  cmd->add_option("-n,--max-tokens", o.max_tokens, "Maximum tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("-c,--ctx", o.n_ctx, "KV cache size in tokens (prompt + generated)")->capture_default_str();
-  cmd->add_option("--attention", o.attention, "Attention method: dense or lessismore")->capture_default_str();
-  cmd->add_option("--budget", o.budget, "LessIsMore: tokens attended per sparse layer and step (K)")->capture_default_str();
-  cmd->add_option("--recency-ratio", o.recency_ratio, "LessIsMore: share of the budget for the most recent tokens")->capture_default_str();
-  cmd->add_option("--sinks", o.sinks, "LessIsMore: leading tokens always attended, taken from the recency share")->capture_default_str();
-  cmd->add_option("--selection-layers", o.selection_layers,
-                  "LessIsMore: layers that attend densely and choose the token set, comma separated (default: 2 and n_layer/3)")
-      ->delimiter(',');
-  cmd->add_option("--dense-layers", o.dense_layers, "LessIsMore: layers that always attend densely, comma separated")
-      ->delimiter(',')->capture_default_str();
-  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: one per hardware thread)");
+  add_chat_options(cmd, o.prompt_options);
+  cmd->add_option("-n,--max-tokens", o.max_tokens, "Maximum tokens to generate")->capture_default_str()->check(at_least(1));
+  cmd->add_option("-c,--ctx", o.n_ctx, "KV cache size in tokens (prompt + generated)")->capture_default_str()->check(at_least(2));
+  add_policy_options(cmd, o.policy);
+  cmd->add_option("-t,--threads", o.threads, "Worker threads (default: one per hardware thread)")->check(at_least(0));
   cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
   cmd->add_option("--top-k", o.top_k, "Sample from the k most likely tokens; 0 disables")->capture_default_str();
   cmd->add_option("--top-p", o.top_p, "Sample from the smallest set of tokens whose probability reaches p")->capture_default_str();
@@ -241,4 +167,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
   return [options]() { return run_generate(*options); };
 }
 
+const CommandRegistrar kGenerateCommand("generate", add_generate_command);
+
+}  // namespace
 }  // namespace lim::cli

@@ -1,6 +1,7 @@
 // lim: decode reasoning models with dense or sparse attention.
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "cli/commands.h"
 #include "common.h"
@@ -9,7 +10,11 @@ int main(int argc, char** argv) {
   CLI::App app{"lim: LLM decoding with training-free sparse attention (LessIsMore and baselines)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "lim 0.1.0");
-  auto run_generate = lim::cli::add_generate_command(app);
+
+  std::vector<std::pair<std::string, std::function<int()>>> runners;
+  for (const auto& command : lim::cli::registered_commands()) {
+    runners.emplace_back(command.name, command.factory(app));
+  }
 
   try {
     app.parse(argc, argv);
@@ -18,7 +23,9 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (app.got_subcommand("generate")) return run_generate();
+    for (const auto& [name, run] : runners) {
+      if (app.got_subcommand(name)) return run();
+    }
   } catch (const lim::Error& e) {
     std::fprintf(stderr, "lim: error: %s\n", e.what());
     return 1;

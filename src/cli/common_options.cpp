@@ -1,0 +1,90 @@
+// Options and helpers shared by several subcommands.
+#include <cstdlib>
+#include <fstream>
+
+#include "cli/commands.h"
+#include "common.h"
+
+namespace lim::cli {
+
+CommandRegistrar::CommandRegistrar(const char* name, CommandFactory factory) {
+  registered_commands().push_back({name, std::move(factory)});
+}
+
+std::vector<RegisteredCommand>& registered_commands() {
+  static std::vector<RegisteredCommand> commands;
+  return commands;
+}
+
+std::string default_model_path() {
+  if (const char* env = std::getenv("LIM_MODEL"); env && *env) return env;
+  std::string cache;
+  if (const char* dir = std::getenv("LIM_CACHE_DIR"); dir && *dir) {
+    cache = dir;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    cache = std::string(home) + "/.cache/lessismore";
+  } else {
+    cache = ".cache/lessismore";
+  }
+  const std::string path = cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  if (!std::ifstream(path)) {
+    throw Error("no --model given and the default model " + path +
+                " is missing; run scripts/fetch-model.sh to download it, or pass --model FILE.gguf.");
+  }
+  return path;
+}
+
+CLI::Validator at_least(int64_t minimum) {
+  return CLI::Validator(
+      [minimum](std::string& text) -> std::string {
+        int64_t value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || value < minimum) {
+          return "'" + text + "' is invalid; give an integer of at least " + std::to_string(minimum);
+        }
+        return {};
+      },
+      ">=" + std::to_string(minimum));
+}
+
+void add_policy_options(CLI::App* cmd, PolicyOptions& o) {
+  std::string names;
+  for (const auto& name : policy_names()) names += (names.empty() ? "" : ", ") + name;
+  cmd->add_option("--attention", o.method, "Attention method: " + names)->capture_default_str();
+  cmd->add_option("--budget", o.budget, "Tokens attended per sparse layer and decode step (K)")
+      ->capture_default_str()
+      ->check(at_least(1));
+  cmd->add_option("--recency-ratio", o.recency_ratio, "LessIsMore: share of the budget for the most recent tokens")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--sinks", o.sinks, "Leading tokens always attended, taken from the recency share")
+      ->capture_default_str()
+      ->check(at_least(0));
+  cmd->add_option("--selection-layers", o.selection_layers,
+                  "Layers that attend densely and choose the token set, comma separated (default: 2 and n_layer/3)")
+      ->delimiter(',');
+  cmd->add_option("--dense-layers", o.dense_layers, "Layers that always attend densely, comma separated")
+      ->delimiter(',')
+      ->capture_default_str();
+}
+
+void add_chat_options(CLI::App* cmd, PromptOptions& o) {
+  cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's ChatML chat format");
+  cmd->add_option("--system", o.system, "System message for --chat (default: the template's own, if any)");
+}
+
+std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, const std::string& text, const PromptOptions& o) {
+  std::string rendered = text;
+  if (o.chat) {
+    std::vector<ChatMessage> messages;
+    if (!o.system.empty()) messages.push_back({"system", o.system});
+    messages.push_back({"user", text});
+    rendered = format_chatml(messages, tokenizer.chat_template());
+  }
+  std::vector<int32_t> ids;
+  if (tokenizer.add_bos() && tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
+  const std::vector<int32_t> encoded = tokenizer.encode(rendered, /*parse_special=*/o.chat);
+  ids.insert(ids.end(), encoded.begin(), encoded.end());
+  return ids;
+}
+
+}  // namespace lim::cli
