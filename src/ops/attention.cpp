@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common.h"
 #include "ops/kernels.h"
 
 namespace lim {
 
 namespace {
 
-float dot(const float* a, const float* b, int64_t n) {
+[[gnu::always_inline]] inline float dot(const float* a, const float* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -21,13 +22,13 @@ float dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-void axpy(float alpha, const float* x, float* y, int64_t n) {
+[[gnu::always_inline]] inline void axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
 }  // namespace
 
-void attention_logits(const float* q, int64_t group, int64_t head_dim, const float* k, int64_t n,
+LIM_MULTIVERSION void attention_logits(const float* q, int64_t group, int64_t head_dim, const float* k, int64_t n,
                       float scale, float* logits) {
   for (int64_t j = 0; j < n; ++j) {
     const float* kj = k + j * head_dim;
@@ -35,7 +36,7 @@ void attention_logits(const float* q, int64_t group, int64_t head_dim, const flo
   }
 }
 
-void attend_rows(const float* q, int64_t group, int64_t head_dim, const float* k, const float* v,
+LIM_MULTIVERSION void attend_rows(const float* q, int64_t group, int64_t head_dim, const float* k, const float* v,
                  const int32_t* rows, int64_t n, float scale, float* logits, float* probs,
                  float* out) {
   // Logits: one pass over the K rows, each row dotted with every query head of the group.

@@ -58,7 +58,7 @@ float softmax(float* x, int64_t n) {
 
 namespace {
 
-float dot_f32(const float* a, const float* b, int64_t n) {
+[[gnu::always_inline]] inline float dot_f32(const float* a, const float* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -68,6 +68,12 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   for (int j = 0; j < 8; ++j) sum += acc[j];
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
+}
+
+// y[t][r] for rows [begin, end) of a dequantized weight row batch; compiled per x86 level.
+LIM_MULTIVERSION void dot_rows_batch(const float* row, const float* x, int64_t n_cols, int64_t n_tokens,
+                                     int64_t n_rows, int64_t r, float* y) {
+  for (int64_t t = 0; t < n_tokens; ++t) y[t * n_rows + r] = dot_f32(row, x + t * n_cols, n_cols);
 }
 
 }  // namespace
@@ -88,9 +94,7 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
     std::vector<float> row(static_cast<size_t>(w.n_cols));
     for (int64_t r = begin; r < end; ++r) {
       dequantize_row(w.type, base + r * stride, row.data(), w.n_cols);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        y[t * w.n_rows + r] = dot_f32(row.data(), x + t * w.n_cols, w.n_cols);
-      }
+      dot_rows_batch(row.data(), x, w.n_cols, n_tokens, w.n_rows, r, y);
     }
   });
 }
