@@ -161,3 +161,56 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
 
 }  // namespace
 }  // namespace lim
+
+namespace lim {
+namespace {
+
+TEST(Attention, PartsCombineToWholeAttention) {
+  std::mt19937 rng(5);
+  const int64_t head_dim = 64, group = 4, n_ctx = 300;
+  const auto q = random_vector(rng, group * head_dim, 0.5f);
+  const auto k = random_vector(rng, n_ctx * head_dim);
+  const auto v = random_vector(rng, n_ctx * head_dim);
+  std::vector<int32_t> rows;
+  for (int32_t j = 0; j < n_ctx; j += 3) rows.push_back(j);
+  const int64_t n = static_cast<int64_t>(rows.size());
+
+  std::vector<float> logits(group * n), probs(group * n), expected(group * head_dim);
+  attend_rows(q.data(), group, head_dim, k.data(), v.data(), rows.data(), n, 0.125f, logits.data(), probs.data(),
+              expected.data());
+
+  for (int64_t n_parts : {1, 2, 7}) {
+    std::vector<float> part_logits(group * n), part_probs(group * n);
+    std::vector<float> max(n_parts * group), sum(n_parts * group), acc(n_parts * group * head_dim), out(group * head_dim);
+    for (int64_t p = 0; p < n_parts; ++p) {
+      const int64_t begin = n * p / n_parts, end = n * (p + 1) / n_parts;
+      attend_rows_part(q.data(), group, head_dim, k.data(), v.data(), rows.data(), begin, end, 0.125f,
+                       part_logits.data(), part_probs.data(), n, max.data() + p * group, sum.data() + p * group,
+                       acc.data() + p * group * head_dim);
+    }
+    combine_attention_parts(n_parts, group, head_dim, max.data(), sum.data(), acc.data(), out.data());
+    for (int64_t i = 0; i < group * head_dim; ++i) EXPECT_NEAR(out[i], expected[i], 1e-5) << n_parts << " parts, index " << i;
+    for (int64_t i = 0; i < group * n; ++i) EXPECT_FLOAT_EQ(part_logits[i], logits[i]) << "logit " << i;
+  }
+}
+
+TEST(Attention, EmptyPartIsIgnored) {
+  std::mt19937 rng(6);
+  const int64_t head_dim = 8;
+  const auto q = random_vector(rng, head_dim);
+  const auto k = random_vector(rng, 4 * head_dim);
+  const auto v = random_vector(rng, 4 * head_dim);
+  std::vector<float> logits(4), probs(4), expected(head_dim);
+  attend_rows(q.data(), 1, head_dim, k.data(), v.data(), nullptr, 4, 1.0f, logits.data(), probs.data(), expected.data());
+
+  std::vector<float> max(2), sum(2), acc(2 * head_dim), out(head_dim);
+  attend_rows_part(q.data(), 1, head_dim, k.data(), v.data(), nullptr, 0, 4, 1.0f, logits.data(), probs.data(), 4,
+                   &max[0], &sum[0], acc.data());
+  attend_rows_part(q.data(), 1, head_dim, k.data(), v.data(), nullptr, 4, 4, 1.0f, logits.data(), probs.data(), 4,
+                   &max[1], &sum[1], acc.data() + head_dim);
+  combine_attention_parts(2, 1, head_dim, max.data(), sum.data(), acc.data(), out.data());
+  for (int64_t d = 0; d < head_dim; ++d) EXPECT_NEAR(out[d], expected[d], 1e-6) << "dim " << d;
+}
+
+}  // namespace
+}  // namespace lim
