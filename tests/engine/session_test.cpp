@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -82,9 +83,16 @@ TEST_P(ArchTest, PrefillMatchesStepByStepDecode) {
 
   Session stepwise(*model, 64, pool, nullptr);
   const auto steps = decode_all(stepwise, tokens, n_vocab);
+  // Batched and single-token matmuls sum in different orders, and the random Q/K weights make
+  // attention very peaked, which amplifies rounding. Differences measured: up to 1.7e-3 at
+  // logits of magnitude 25. A masking or position bug changes logits by whole units.
+  float max_abs = 0.0f;
+  for (float x : from_prefill) max_abs = std::max(max_abs, std::abs(x));
+  const double tolerance = 1.5e-4 * max_abs + 1e-4;
   for (int64_t i = 0; i < n_vocab; ++i) {
-    EXPECT_NEAR(from_prefill[static_cast<size_t>(i)], steps.back()[static_cast<size_t>(i)], 1e-3) << "token id " << i;
+    EXPECT_NEAR(from_prefill[static_cast<size_t>(i)], steps.back()[static_cast<size_t>(i)], tolerance) << "token id " << i;
   }
+  std::printf("max |logit| %.2f, tolerance %.2e\n", max_abs, tolerance);
 }
 
 TEST_P(ArchTest, LessIsMoreEqualsDenseWhenBudgetCoversContext) {
