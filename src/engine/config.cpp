@@ -33,6 +33,16 @@ void ModelConfig::validate() const {
                 " is invalid for head_dim " + std::to_string(head_dim) +
                 "; it must be even and at most head_dim.");
   }
+  if (!rope_freq_factors.empty() && static_cast<int64_t>(rope_freq_factors.size()) != n_rot / 2) {
+    throw Error("model " + name + ": " + std::to_string(rope_freq_factors.size()) +
+                " rope frequency factors given for " + std::to_string(n_rot / 2) + " frequencies.");
+  }
+  for (float factor : rope_freq_factors) {
+    if (!(factor > 0.0f)) {
+      throw Error("model " + name + ": rope frequency factor " + std::to_string(factor) +
+                  " is invalid; it must be positive.");
+    }
+  }
   if (!(rope_base > 0.0f)) {
     throw Error("model " + name + ": rope frequency base " + std::to_string(rope_base) +
                 " is invalid; it must be positive.");

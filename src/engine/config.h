@@ -18,7 +18,7 @@ namespace lim {
 
 struct ModelConfig {
   std::string arch;  // GGUF general.architecture: "llama", "qwen2" or "qwen3"
-  std::string name;  // general.name, for messages
+  std::string name;  // general.name, or the checkpoint's path, for messages
 
   int64_t n_layer = 0;
   int64_t n_embd = 0;
@@ -33,6 +33,8 @@ struct ModelConfig {
   float rope_base = 10000.0f;
   int64_t n_rot = 0;  // rotated elements per head (normally head_dim)
   RopeLayout rope_layout = RopeLayout::Interleaved;
+  // [n_rot / 2] divisors of the inverse frequencies (Llama 3 scaling); empty without scaling.
+  std::vector<float> rope_freq_factors;
 
   // Architecture quirks, as data: the forward pass reads these, never the architecture name.
   bool qkv_bias = false;        // qwen2: biases on the Q, K and V projections

@@ -1,7 +1,9 @@
-// A decoder-only transformer of the Llama family, loaded from a GGUF file.
+// A decoder-only transformer of the Llama family, loaded from a GGUF file or a Hugging Face
+// checkpoint directory (config.json, safetensors weights, tokenizer.json).
 //
 // One forward pass serves `llama` (SmolLM2, Llama), `qwen2` (adds QKV biases) and `qwen3` (adds a
-// per-head RMSNorm on q and k before RoPE); the differences are fields of ModelConfig.
+// per-head RMSNorm on q and k before RoPE); the differences are fields of ModelConfig. Weights
+// stay in their stored type (F32, F16, BF16 or a GGUF block type) in the file's mapping.
 #pragma once
 
 #include <memory>
@@ -30,16 +32,20 @@ struct LayerWeights {
   MatrixView w_down;             // [n_embd, n_ff]
 };
 
+// Tensors by their GGUF names, from whichever file format contains them; defined in model.cpp.
+class WeightSource;
+
 class Model {
  public:
-  // Opens and validates a GGUF model. Throws lim::Error naming the file and, where it applies,
-  // the tensor or metadata key, for an unsupported architecture, a missing tensor or a tensor
-  // whose shape does not match the configuration.
+  // Opens and validates a model: a GGUF file, or a directory with config.json, model.safetensors
+  // (or model.safetensors.index.json and its shards) and tokenizer.json. Throws lim::Error naming
+  // the file and, where it applies, the tensor, metadata key or config field, for an unsupported
+  // architecture, a missing tensor or a tensor whose shape does not match the configuration.
   static std::unique_ptr<Model> load(const std::string& path);
+  ~Model();
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  const GgufFile& file() const { return file_; }
 
   MatrixView token_embd;           // [n_vocab, n_embd]
   MatrixView output;               // [n_vocab, n_embd]; token_embd when tied
@@ -48,11 +54,12 @@ class Model {
   std::vector<float> rope_inv_freq;  // [n_rot / 2]
 
  private:
-  explicit Model(GgufFile file) : file_(std::move(file)) {}
-  void read_config();
+  Model() = default;
+  static std::unique_ptr<Model> load_gguf(const std::string& path);
+  static std::unique_ptr<Model> load_hf(const std::string& dir);
   void bind_weights();
 
-  GgufFile file_;
+  std::unique_ptr<WeightSource> weights_;  // owns the mappings the views point into
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
 };

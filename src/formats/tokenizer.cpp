@@ -28,6 +28,10 @@ constexpr const char* GPT2_PATTERN =
 constexpr const char* QWEN2_PATTERN =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+// The Split pattern of the Llama 3 tokenizer.json: as Qwen2's, but digits in runs of up to three.
+constexpr const char* LLAMA3_PATTERN =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
 // Hugging Face Digits(individual_digits=True) isolates each char::is_numeric() character,
 // which is the general category N (Nd, Nl, No).
 constexpr const char* DIGIT_PATTERN = R"(\p{N})";
@@ -168,6 +172,7 @@ const std::vector<PreTokenizerSpec>& pre_tokenizer_specs() {
       {"default", {GPT2_PATTERN}},
       {"gpt2", {GPT2_PATTERN}},
       {"qwen2", {QWEN2_PATTERN}},
+      {"llama-bpe", {LLAMA3_PATTERN}},
       {"smollm", {DIGIT_PATTERN, GPT2_PATTERN}},
   };
   return specs;

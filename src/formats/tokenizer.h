@@ -33,6 +33,7 @@ enum class TokenType : int32_t {
 //   "smollm": every \p{N} character becomes its own piece, then the GPT-2 regex splits the
 //             text between them (Sequence[Digits(individual_digits), ByteLevel(use_regex)]).
 //   "qwen2":  the Qwen2 regex, which also makes every \p{N} character its own piece.
+//   "llama-bpe": the Llama 3 regex, which splits \p{N} runs into groups of up to three.
 // Each step keeps both the matches and the text between them. The regexes run on PCRE2 in UTF
 // and UCP mode. const member functions are safe to call from several threads at once.
 class PreTokenizer {
