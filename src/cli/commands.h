@@ -35,17 +35,20 @@ std::string default_model_path();
 // Accepts integers >= minimum, with a message that names the value.
 CLI::Validator at_least(int64_t minimum);
 
-// --attention, --budget, --recency-ratio, --sinks, --selection-layers, --dense-layers.
+// Adds --attention, --budget, --recency-ratio, --sinks, --selection-layers, --dense-layers,
+// --first-sparse-layer, --page-size, --randomized-topk and --select-every-layer.
 void add_policy_options(CLI::App* cmd, PolicyOptions& options);
 
 struct PromptOptions {
   bool chat = false;
-  std::string system;  // system message for chat; empty: the template's default
+  std::string system;     // system message for chat; empty: the template's default
+  bool no_think = false;  // Qwen3: render the prompt with enable_thinking = false
 };
 void add_chat_options(CLI::App* cmd, PromptOptions& options);
 
-// Tokenizes a prompt: wrapped in the model's chat format when options.chat is set (special
-// tokens then parsed), with BOS first when the model asks for it.
+// Tokenizes a prompt. With options.chat it is rendered as a user message by the model family's
+// chat template (special tokens parsed; the template writes BOS where the family has one);
+// otherwise it is plain text, after BOS when the model asks for it.
 std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, const std::string& text, const PromptOptions& options);
 
 }  // namespace lim::cli

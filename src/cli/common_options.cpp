@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "common.h"
+#include "formats/chat_template.h"
 
 namespace lim::cli {
 
@@ -62,27 +63,47 @@ void add_policy_options(CLI::App* cmd, PolicyOptions& o) {
   cmd->add_option("--selection-layers", o.selection_layers,
                   "Layers that attend densely and choose the token set, comma separated (default: 2 and n_layer/3)")
       ->delimiter(',');
-  cmd->add_option("--dense-layers", o.dense_layers, "Layers that always attend densely, comma separated")
+  cmd->add_option("--dense-layers", o.dense_layers, "LessIsMore, TidalDecode: layers that always attend densely, comma separated")
       ->delimiter(',')
       ->capture_default_str();
+
+  cmd->add_option("--first-sparse-layer", o.first_sparse_layer,
+                  "Quest, StreamingLLM, oracle: first layer that attends sparsely; layers below attend densely")
+      ->capture_default_str()
+      ->check(at_least(0));
+  cmd->add_option("--page-size", o.page_size, "Quest: tokens per page of key min/max metadata")
+      ->capture_default_str()
+      ->check(at_least(1));
+
+  cmd->add_flag("--randomized-topk", o.randomized_topk,
+                "LessIsMore ablation: per GQA group one random query head's top-K serves the group (seeded by --seed)");
+  cmd->add_flag("--select-every-layer", o.select_every_layer,
+                "LessIsMore ablation: every sparse layer selects from its own full logits, not only the selection layers");
+
+  // The policy's random draws follow the command's own --seed, so one seed fixes a whole run.
+  cmd->parse_complete_callback([cmd, &o]() {
+    const CLI::Option* seed = cmd->get_option_no_throw("--seed");
+    if (seed && seed->count() > 0) o.seed = seed->as<uint64_t>();
+  });
 }
 
 void add_chat_options(CLI::App* cmd, PromptOptions& o) {
-  cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's ChatML chat format");
+  cmd->add_flag("--chat", o.chat, "Wrap the prompt as a user message in the model's chat template");
   cmd->add_option("--system", o.system, "System message for --chat (default: the template's own, if any)");
 }
 
 std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, const std::string& text, const PromptOptions& o) {
-  std::string rendered = text;
   if (o.chat) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", text});
-    rendered = format_chatml(messages, tokenizer.chat_template());
+    const std::string rendered =
+        apply_chat_template(tokenizer, messages, /*add_generation_prompt=*/true, /*enable_thinking=*/!o.no_think);
+    return tokenizer.encode(rendered, /*parse_special=*/true);
   }
   std::vector<int32_t> ids;
   if (tokenizer.add_bos() && tokenizer.bos_id() >= 0) ids.push_back(tokenizer.bos_id());
-  const std::vector<int32_t> encoded = tokenizer.encode(rendered, /*parse_special=*/o.chat);
+  const std::vector<int32_t> encoded = tokenizer.encode(text, /*parse_special=*/false);
   ids.insert(ids.end(), encoded.begin(), encoded.end());
   return ids;
 }

@@ -1,6 +1,9 @@
 // `lim generate`: decode one prompt and stream the answer to stdout; statistics go to stderr.
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -13,6 +16,7 @@
 #include "common.h"
 #include "engine/generator.h"
 #include "engine/model.h"
+#include "formats/hf_config.h"
 #include "engine/policy_factory.h"
 #include "engine/session.h"
 
@@ -35,7 +39,88 @@ struct GenerateOptions {
   uint64_t seed = 0;
   bool recall = false;
   std::string recall_out;
+  bool show_thinking = false;
+  std::vector<int32_t> stop_ids;
+  // Set by the parser; a sampling option the user did not give takes the checkpoint's default.
+  const CLI::Option* temperature_option = nullptr;
+  const CLI::Option* top_k_option = nullptr;
+  const CLI::Option* top_p_option = nullptr;
 };
+
+// Streams generated text, hiding the reasoning between <think> and </think> unless it is shown.
+// Reasoning models write "<think> ... </think>" before the answer; the R1 distills' prompt
+// already opens the block, so generation may start inside it.
+class ThinkingFilter {
+ public:
+  ThinkingFilter(bool show, bool starts_inside) : show_(show), inside_(starts_inside) {}
+
+  void push(const std::string& piece) {
+    pending_ += piece;
+    while (!pending_.empty()) {
+      const std::string tag = inside_ ? "</think>" : "<think>";
+      const size_t at = pending_.find(tag);
+      if (at == std::string::npos) {
+        // Hold back a possible partial tag at the end; emit the rest.
+        const size_t keep = std::min(pending_.size(), tag.size() - 1);
+        emit(pending_.substr(0, pending_.size() - keep));
+        pending_.erase(0, pending_.size() - keep);
+        return;
+      }
+      emit(pending_.substr(0, at + (show_ ? tag.size() : 0)));
+      pending_.erase(0, at + tag.size());
+      inside_ = !inside_;
+      if (!inside_ && !show_) {
+        std::fprintf(stderr, "[reasoning hidden; --show-thinking prints it]\n");
+        trim_leading_newlines_ = true;
+      }
+    }
+  }
+
+  void finish() { emit(pending_); pending_.clear(); }
+
+ private:
+  void emit(std::string text) {
+    if (inside_ && !show_) return;
+    if (trim_leading_newlines_) {
+      const size_t first = text.find_first_not_of("\n");
+      text.erase(0, first == std::string::npos ? text.size() : first);
+      if (!text.empty()) trim_leading_newlines_ = false;
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  bool show_;
+  bool inside_;
+  bool trim_leading_newlines_ = false;
+  std::string pending_;
+};
+
+bool prompt_opens_thinking(const std::string& text) {
+  const size_t open = text.rfind("<think>");
+  if (open == std::string::npos) return false;
+  const size_t close = text.rfind("</think>");
+  return close == std::string::npos || close < open;
+}
+
+// Applies generation_config.json of a Hugging Face directory: sampling defaults the user did not
+// override, and its end-of-sequence ids as extra stop tokens.
+void apply_generation_defaults(GenerateOptions& o) {
+  if (!std::filesystem::is_directory(o.model)) return;
+  const GenerationDefaults defaults = read_generation_config(o.model);
+  if (defaults.temperature && o.temperature_option->count() == 0) o.temperature = *defaults.temperature;
+  if (defaults.top_k && o.top_k_option->count() == 0) o.top_k = *defaults.top_k;
+  if (defaults.top_p && o.top_p_option->count() == 0) o.top_p = *defaults.top_p;
+  o.stop_ids = defaults.eos_token_ids;
+}
+
+// Number of generated tokens up to and including the first </think> token, or 0 without one.
+int64_t count_thinking_tokens(const Tokenizer& tokenizer, const std::vector<int32_t>& tokens) {
+  const std::optional<int32_t> end = tokenizer.find_token("</think>");
+  if (!end) return 0;
+  const auto it = std::find(tokens.begin(), tokens.end(), *end);
+  return it == tokens.end() ? 0 : static_cast<int64_t>(it - tokens.begin()) + 1;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -51,11 +136,15 @@ std::string read_prompt(const GenerateOptions& o) {
   return text.str();
 }
 
-void print_summary(const GenerateOptions& o, const ModelConfig& config, const GenerateResult& r, const Session& session,
-                   const AttentionPolicy* policy, double recall_sum, int64_t recall_count) {
+void print_summary(const GenerateOptions& o, const ModelConfig& config, const GenerateResult& r, int64_t thinking_tokens,
+                   const Session& session, const AttentionPolicy* policy, double recall_sum, int64_t recall_count) {
   const int64_t n_generated = static_cast<int64_t>(r.tokens.size());
   std::fprintf(stderr, "\n\nprompt tokens: %lld, generated tokens: %lld (stopped: %s)\n",
                static_cast<long long>(r.n_prompt), static_cast<long long>(n_generated), stop_reason_name(r.stop));
+  if (thinking_tokens > 0) {
+    std::fprintf(stderr, "thinking tokens: %lld, answer tokens: %lld\n", static_cast<long long>(thinking_tokens),
+                 static_cast<long long>(n_generated - thinking_tokens));
+  }
   std::fprintf(stderr, "prefill: %.1f tokens/s (%.3f s)\n", r.n_prompt / r.prefill_seconds, r.prefill_seconds);
   if (r.n_decode_passes > 0) {
     std::fprintf(stderr, "decode: %.1f tokens/s (%.2f ms/token over %lld steps)\n",
@@ -88,6 +177,7 @@ void print_summary(const GenerateOptions& o, const ModelConfig& config, const Ge
 int run_generate(GenerateOptions& o) {
   if (o.model.empty()) o.model = default_model_path();
   if (!o.recall_out.empty()) o.recall = true;
+  apply_generation_defaults(o);
   if (o.n_ctx < 2) throw Error("--ctx " + std::to_string(o.n_ctx) + " is invalid; it must be at least 2.");
 
   const std::string text = read_prompt(o);
@@ -136,11 +226,17 @@ int run_generate(GenerateOptions& o) {
   GenerateParams params;
   params.max_tokens = o.max_tokens;
   params.sampling = SamplerParams{o.temperature, o.top_k, o.top_p, o.seed};
-  const GenerateResult result = generate(session, tokenizer, prompt, params, [](const std::string& piece) {
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-  });
-  print_summary(o, c, result, session, policy.get(), recall_sum, recall_count);
+  params.stop_ids = o.stop_ids;
+
+  // Generation starts inside the reasoning block when the prompt opened it (R1 distills).
+  const bool starts_inside = prompt_opens_thinking(tokenizer.decode(prompt));
+  ThinkingFilter filter(o.show_thinking, starts_inside);
+  const GenerateResult result =
+      generate(session, tokenizer, prompt, params, [&filter](const std::string& piece) { filter.push(piece); });
+  filter.finish();
+  int64_t thinking_tokens = count_thinking_tokens(tokenizer, result.tokens);
+  if (starts_inside && thinking_tokens == 0) thinking_tokens = static_cast<int64_t>(result.tokens.size());
+  print_summary(o, c, result, thinking_tokens, session, policy.get(), recall_sum, recall_count);
   return 0;
 }
 
@@ -149,7 +245,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
   GenerateOptions& o = *options;
   CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt; the text streams to stdout");
 
-  cmd->add_option("-m,--model", o.model, "GGUF model file (default: $LIM_MODEL, else the cached SmolLM2-135M-Instruct)");
+  cmd->add_option("-m,--model", o.model, "GGUF file or Hugging Face model directory (default: $LIM_MODEL, else the cached SmolLM2-135M-Instruct)");
   auto* prompt = cmd->add_option("-p,--prompt", o.prompt, "Prompt text (default: read stdin)");
   cmd->add_option("-f,--prompt-file", o.prompt_file, "Read the prompt from this file")->excludes(prompt);
   add_chat_options(cmd, o.prompt_options);
@@ -157,9 +253,14 @@ std::function<int()> add_generate_command(CLI::App& app) {
   cmd->add_option("-c,--ctx", o.n_ctx, "KV cache size in tokens (prompt + generated)")->capture_default_str()->check(at_least(2));
   add_policy_options(cmd, o.policy);
   cmd->add_option("-t,--threads", o.threads, "Worker threads (default: one per hardware thread)")->check(at_least(0));
-  cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
-  cmd->add_option("--top-k", o.top_k, "Sample from the k most likely tokens; 0 disables")->capture_default_str();
-  cmd->add_option("--top-p", o.top_p, "Sample from the smallest set of tokens whose probability reaches p")->capture_default_str();
+  o.temperature_option = cmd->add_option("--temperature", o.temperature,
+                                         "Sampling temperature; 0 is greedy (default: generation_config.json, else 0.6)");
+  o.top_k_option = cmd->add_option("--top-k", o.top_k,
+                                   "Sample from the k most likely tokens; 0 disables (default: generation_config.json, else 20)");
+  o.top_p_option = cmd->add_option("--top-p", o.top_p,
+                                   "Sample from the smallest set of tokens whose probability reaches p (default: generation_config.json, else 0.95)");
+  cmd->add_flag("--show-thinking", o.show_thinking, "Print the reasoning between <think> and </think> (hidden by default)");
+  cmd->add_flag("--no-think", o.prompt_options.no_think, "Qwen3: render the chat prompt with thinking disabled");
   cmd->add_option("--seed", o.seed, "Random seed for sampling")->capture_default_str();
   cmd->add_flag("--recall", o.recall, "Measure attention recall of sparse layers (computes full attention too; slower)");
   cmd->add_option("--recall-out", o.recall_out, "Write per-step, per-layer recall as CSV to this file (implies --recall)");

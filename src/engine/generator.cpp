@@ -1,5 +1,6 @@
 #include "engine/generator.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "common.h"
@@ -46,7 +47,8 @@ GenerateResult generate(Session& session, const Tokenizer& tokenizer, const std:
   while (true) {
     const int32_t token = sampler.sample(logits);
     result.tokens.push_back(token);
-    if (tokenizer.is_end_of_generation(token)) {
+    const bool stop_token = std::find(params.stop_ids.begin(), params.stop_ids.end(), token) != params.stop_ids.end();
+    if (stop_token || tokenizer.is_end_of_generation(token)) {
       result.stop = StopReason::EndOfGeneration;
       break;
     }

@@ -15,6 +15,7 @@ namespace lim {
 struct GenerateParams {
   int64_t max_tokens = 512;
   SamplerParams sampling;
+  std::vector<int32_t> stop_ids;  // end generation as well as the tokenizer's end-of-turn tokens
 };
 
 enum class StopReason { EndOfGeneration, MaxTokens, ContextFull };

@@ -1,16 +1,19 @@
 // The attention policy interface: which rows each layer attends to in a decode step.
 //
 // A policy is created per session. In each decode step the session calls begin_step once, then
-// for every layer asks role(); a DenseSelect layer attends to every row and hands its logits to
-// select(); a Sparse layer attends only to rows(layer, head). Prefill is dense in every layer
-// and never consults the policy beyond on_append. Selection buffers belong to the policy and are
-// sized at construction, so a decode step allocates nothing.
+// for every layer calls role(); a DenseSelect layer attends to every row and hands its logits to
+// select(); a Sparse layer first passes its own query to select_for_query(), then attends only to
+// rows(layer, head). Prefill is dense in every layer and never consults the policy beyond
+// on_append. Selection buffers belong to the policy and are sized at construction, so a decode
+// step allocates nothing.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "engine/kv_cache.h"
 
 namespace lim {
 
@@ -32,6 +35,7 @@ struct PolicyDims {
   int64_t n_head = 0;
   int64_t n_kv_head = 0;
   int64_t n_ctx = 0;
+  int64_t head_dim = 0;  // needed by policies that read queries or keys themselves
 };
 
 class AttentionPolicy {
@@ -55,6 +59,12 @@ class AttentionPolicy {
 
   // Receives the scaled logits [n_head, n_kv] (row stride n_kv) of a DenseSelect layer.
   virtual void select(int64_t il, const float* logits) {}
+
+  // Called in every Sparse layer before it attends, with that layer's queries q [n_head, head_dim]
+  // (after q norm and RoPE) and the layer's cache, whose rows 0..n_kv-1 contain the keys after
+  // RoPE. Policies that choose rows from the current layer's own query (Quest, the oracle,
+  // LessIsMore with selection in every layer) select here, and the rest ignore it.
+  virtual void select_for_query(int64_t il, const float* q, int64_t n_kv, const KvCache& cache) {}
 
   // Rows for query head `head` of Sparse layer il. Heads that return the same pointer share
   // their rows, and the session then reads each row once per KV head group.

@@ -17,8 +17,13 @@ struct PolicyOptions {
   int64_t budget = 2048;                 // K, tokens attended per sparse layer and step
   double recency_ratio = 0.25;           // LessIsMore: share of K for the most recent tokens
   int64_t sinks = 4;                     // leading tokens always attended
-  std::vector<int64_t> selection_layers; // empty: default_selection_layers()
-  std::vector<int64_t> dense_layers = {0, 1};
+  std::vector<int64_t> selection_layers; // empty: default_selection_layers() (lessismore, tidal)
+  std::vector<int64_t> dense_layers = {0, 1};  // lessismore, tidal
+  int64_t first_sparse_layer = 2;        // quest, streaming, oracle: layers below attend densely
+  int64_t page_size = 16;                // quest
+  bool randomized_topk = false;          // lessismore ablation: one random head per GQA group
+  bool select_every_layer = false;       // lessismore ablation: every sparse layer selects
+  uint64_t seed = 0;                     // randomized_topk draws
 };
 
 // Names accepted by make_policy, in the order help text lists them.
@@ -31,7 +36,7 @@ std::unique_ptr<AttentionPolicy> make_policy(const PolicyOptions& options, const
                                              int64_t n_ctx);
 
 // One line for logs and reports, e.g. "lessismore K=2048 (4 sinks + 1536 top + 508 recent),
-// selection layers 2,12".
+// selection layers 2,12" or "quest K=2048 (128 pages of 16), sparse from layer 2".
 std::string describe_policy(const PolicyOptions& options, const ModelConfig& config);
 
 }  // namespace lim

@@ -5,6 +5,8 @@
 #include <numeric>
 
 #include "common.h"
+#include "engine/policy_common.h"
+#include "ops/attention.h"
 
 namespace lim {
 
@@ -42,24 +44,9 @@ int64_t merge_by_rank(const int32_t* ranked, int64_t n_head, int64_t per_head, i
   return n;
 }
 
-namespace {
-
-void check_layers(const std::vector<int64_t>& layers, int64_t n_layer, const char* option) {
-  for (int64_t il : layers) {
-    if (il < 0 || il >= n_layer) {
-      throw Error(std::string(option) + ": layer " + std::to_string(il) +
-                  " is out of range; the model has layers 0 to " + std::to_string(n_layer - 1) + ".");
-    }
-  }
-}
-
-}  // namespace
-
 LessIsMorePolicy::LessIsMorePolicy(const LessIsMoreParams& params, const PolicyDims& dims)
-    : params_(params), dims_(dims) {
-  if (params_.budget < 1) {
-    throw Error("--budget " + std::to_string(params_.budget) + " is invalid; it must be at least 1.");
-  }
+    : params_(params), dims_(dims), rng_(params.seed) {
+  check_budget(params_.budget);
   if (!(params_.recency_ratio >= 0.0 && params_.recency_ratio <= 1.0)) {
     throw Error("--recency-ratio " + std::to_string(params_.recency_ratio) +
                 " is invalid; it must be between 0 and 1.");
@@ -85,7 +72,10 @@ LessIsMorePolicy::LessIsMorePolicy(const LessIsMoreParams& params, const PolicyD
     if (il < first_selection) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Dense;
   }
   for (int64_t il : params_.dense_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Dense;
-  for (int64_t il : params_.selection_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::DenseSelect;
+  // With select_every_layer each non-dense layer picks its own set in select_for_query.
+  if (!params_.select_every_layer) {
+    for (int64_t il : params_.selection_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::DenseSelect;
+  }
 
   const int64_t capacity = std::max<int64_t>(dims_.n_ctx, 1);
   const int64_t max_top = std::min(params_.budget, capacity);
@@ -93,6 +83,12 @@ LessIsMorePolicy::LessIsMorePolicy(const LessIsMoreParams& params, const PolicyD
   ranked_.resize(static_cast<size_t>(dims_.n_head * max_top));
   seen_.assign(static_cast<size_t>(capacity), 0);
   selected_.reserve(static_cast<size_t>(max_top));
+  group_sets_.resize(static_cast<size_t>(dims_.n_kv_head * max_top));
+  chosen_.assign(static_cast<size_t>(dims_.n_head), 1);
+  if (params_.select_every_layer) {
+    LIM_CHECK(dims_.head_dim > 0);
+    logits_.resize(static_cast<size_t>(dims_.n_head * capacity));
+  }
 }
 
 void LessIsMorePolicy::begin_step(int64_t n_kv) {
@@ -114,46 +110,103 @@ bool LessIsMorePolicy::is_sparse_layer(int64_t il) const {
 
 void LessIsMorePolicy::select(int64_t il, const float* logits) {
   LIM_CHECK(active_);
+  build_selection(logits);
+}
+
+void LessIsMorePolicy::select_for_query(int64_t il, const float* q, int64_t n_kv, const KvCache& cache) {
+  if (!params_.select_every_layer) return;
+  LIM_CHECK(active_ && n_kv == n_kv_);
+  const int64_t group = dims_.n_head / dims_.n_kv_head;
+  const int64_t head_dim = dims_.head_dim;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (int64_t g = 0; g < dims_.n_kv_head; ++g) {
+    attention_logits(q + g * group * head_dim, group, head_dim, cache.k(il, g), n_kv, scale,
+                     logits_.data() + g * group * n_kv);
+  }
+  build_selection(logits_.data());
+}
+
+void LessIsMorePolicy::build_selection(const float* logits) {
+  LIM_CHECK(n_kv_ - split_.recent - split_.sinks >= split_.top);  // true because budget < n_kv
+  if (params_.randomized_topk) {
+    // Draw each group's speaking head first, so only those heads are ranked.
+    const int64_t group = dims_.n_head / dims_.n_kv_head;
+    std::fill(chosen_.begin(), chosen_.end(), 0);
+    for (int64_t g = 0; g < dims_.n_kv_head; ++g) {
+      std::uniform_int_distribution<int64_t> pick(0, group - 1);
+      chosen_[static_cast<size_t>(g * group + pick(rng_))] = 1;
+    }
+    rank_heads(logits, chosen_.data());
+    build_randomized();
+  } else {
+    rank_heads(logits, nullptr);
+    build_unified();
+  }
+  have_selection_ = true;
+}
+
+void LessIsMorePolicy::rank_heads(const float* logits, const uint8_t* want) {
   const int64_t n_kv = n_kv_;
   const int64_t begin = split_.sinks;
   const int64_t end = n_kv - split_.recent;  // candidates are [begin, end)
   const int64_t top = split_.top;
-  LIM_CHECK(end - begin >= top);  // holds because budget < n_kv
-
+  const int64_t n_cand = end - begin;
   // Per head: the `top` candidates with the largest logits, best first (ties: lower position).
   for (int64_t h = 0; h < dims_.n_head; ++h) {
+    if (want && !want[h]) continue;
     const float* s = logits + h * n_kv;
     int32_t* cand = candidates_.data();
-    const int64_t n_cand = end - begin;
     std::iota(cand, cand + n_cand, static_cast<int32_t>(begin));
     auto better = [s](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
     if (top < n_cand) std::nth_element(cand, cand + top, cand + n_cand, better);
     std::sort(cand, cand + top, better);
     std::copy(cand, cand + top, ranked_.data() + h * top);
   }
+}
 
-  // Unified ranking shared by every head: rank-major walk over the heads' lists.
-  selected_.resize(static_cast<size_t>(params_.budget));
-  int32_t* out = selected_.data();
+void LessIsMorePolicy::assemble(const int32_t* top_positions, int32_t* out) {
+  int32_t* first = out;
   for (int64_t j = 0; j < split_.sinks; ++j) *out++ = static_cast<int32_t>(j);
+  out = std::copy(top_positions, top_positions + split_.top, out);
+  for (int64_t j = n_kv_ - split_.recent; j < n_kv_; ++j) *out++ = static_cast<int32_t>(j);
+  LIM_CHECK(out == first + params_.budget);
+  std::sort(first, out);
+}
+
+void LessIsMorePolicy::build_unified() {
+  // Unified ranking shared by every head: rank-major walk over the heads' lists.
+  const int64_t top = split_.top;
   ++stamp_;
   if (stamp_ == 0) {  // wrapped: clear old stamps so none collides
     std::fill(seen_.begin(), seen_.end(), 0);
     stamp_ = 1;
   }
-  const int64_t merged = merge_by_rank(ranked_.data(), dims_.n_head, top, top, top, seen_, stamp_, out);
-  LIM_CHECK(merged == top);
-  out += merged;
-  for (int64_t j = n_kv - split_.recent; j < n_kv; ++j) *out++ = static_cast<int32_t>(j);
-  LIM_CHECK(out == selected_.data() + params_.budget);
+  // The merged positions go to candidates_ (free after ranking), then sinks and recency join.
+  int32_t* merged = candidates_.data();
+  const int64_t n = merge_by_rank(ranked_.data(), dims_.n_head, top, top, top, seen_, stamp_, merged);
+  LIM_CHECK(n == top);
+  selected_.resize(static_cast<size_t>(params_.budget));
+  assemble(merged, selected_.data());
+}
 
-  std::sort(selected_.begin(), selected_.end());
-  have_selection_ = true;
-  (void)il;
+void LessIsMorePolicy::build_randomized() {
+  const int64_t group = dims_.n_head / dims_.n_kv_head;
+  const int64_t top = split_.top;
+  for (int64_t g = 0; g < dims_.n_kv_head; ++g) {
+    int64_t speaker = g * group;
+    while (!chosen_[static_cast<size_t>(speaker)]) ++speaker;
+    assemble(ranked_.data() + speaker * top, group_sets_.data() + g * params_.budget);
+  }
+  // selected() reports group 0's set.
+  selected_.assign(group_sets_.begin(), group_sets_.begin() + params_.budget);
 }
 
 RowSpan LessIsMorePolicy::rows(int64_t il, int64_t head) const {
   LIM_CHECK(have_selection_);
+  if (params_.randomized_topk) {
+    const int64_t group = dims_.n_head / dims_.n_kv_head;
+    return RowSpan{group_sets_.data() + (head / group) * params_.budget, params_.budget};
+  }
   return RowSpan{selected_.data(), static_cast<int64_t>(selected_.size())};
 }
 

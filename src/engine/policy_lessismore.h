@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "engine/policy.h"
@@ -17,6 +18,15 @@ struct LessIsMoreParams {
   int64_t sinks = 4;              // leading tokens always kept, taken out of the recency share
   std::vector<int64_t> dense_layers = {0, 1};
   std::vector<int64_t> selection_layers;  // empty: default_selection_layers(...)
+
+  // Ablations from the paper (arXiv 2508.07101, Section 5):
+  // Per GQA group, one query head drawn at random (from `seed`) supplies the top share for the
+  // whole group, instead of the rank-major merge over all heads. Sinks and recency stay.
+  bool randomized_topk = false;
+  uint64_t seed = 0;
+  // Every layer from the first selection layer on (dense layers excepted) chooses its own set
+  // from its own query, computing full logits first. An analysis mode: it saves no work.
+  bool select_every_layer = false;
 };
 
 // How a budget splits at one step: sinks + top + recent == budget.
@@ -54,14 +64,26 @@ class LessIsMorePolicy final : public AttentionPolicy {
   LayerRole role(int64_t il) const override;
   bool is_sparse_layer(int64_t il) const override;
   void select(int64_t il, const float* logits) override;
+  void select_for_query(int64_t il, const float* q, int64_t n_kv, const KvCache& cache) override;
   RowSpan rows(int64_t il, int64_t head) const override;
 
   const LessIsMoreParams& params() const { return params_; }
   BudgetSplit split() const { return split_; }
-  // The current step's selected positions, ascending (size budget when active).
+  // The current step's selected positions, ascending (size budget when active). Without
+  // randomized_topk every head reads this set.
   const std::vector<int32_t>& selected() const { return selected_; }
 
  private:
+  // Builds the step's selection from scaled logits [n_head, n_kv].
+  void build_selection(const float* logits);
+  // Each head's `top` best candidates, best first, into ranked_ (heads where `want` is false are
+  // skipped; want may be null for all heads).
+  void rank_heads(const float* logits, const uint8_t* want);
+  void build_unified();
+  void build_randomized();
+  // Writes sinks + the top positions + the recency window into out[0..budget), ascending.
+  void assemble(const int32_t* top_positions, int32_t* out);
+
   LessIsMoreParams params_;
   PolicyDims dims_;
   std::vector<LayerRole> sparse_roles_;  // the role of each layer when the budget is active
@@ -75,6 +97,11 @@ class LessIsMorePolicy final : public AttentionPolicy {
   uint32_t stamp_ = 0;
   std::vector<int32_t> selected_;    // [budget]
   bool have_selection_ = false;
+
+  std::mt19937_64 rng_;
+  std::vector<int32_t> group_sets_;  // [n_kv_head, budget] per-group sets (randomized_topk)
+  std::vector<uint8_t> chosen_;      // [n_head] heads whose ranking is needed this step
+  std::vector<float> logits_;        // [n_head, n_ctx] own logits (select_every_layer)
 };
 
 }  // namespace lim

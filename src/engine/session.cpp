@@ -149,6 +149,8 @@ void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
 
   const LayerRole role = use_policy ? policy_->role(il) : LayerRole::Dense;
   if (role == LayerRole::Sparse) {
+    LIM_CHECK(n_tokens == 1);
+    policy_->select_for_query(il, act_.q.data(), n_past_ + 1, cache_);
     attend_sparse(il);
   } else {
     attend_dense(il, n_tokens, role);

@@ -1,0 +1,60 @@
+#include "engine/policy_tidal.h"
+
+#include <algorithm>
+
+#include "common.h"
+#include "engine/policy_common.h"
+
+namespace lim {
+
+TidalPolicy::TidalPolicy(const TidalParams& params, const PolicyDims& dims) : params_(params), dims_(dims) {
+  check_budget(params_.budget);
+  LIM_CHECK(!params_.selection_layers.empty());
+  check_layers(params_.dense_layers, dims_.n_layer, "dense layers");
+  check_layers(params_.selection_layers, dims_.n_layer, "--selection-layers");
+  for (int64_t il : params_.selection_layers) {
+    if (std::count(params_.dense_layers.begin(), params_.dense_layers.end(), il)) {
+      throw Error("--selection-layers: layer " + std::to_string(il) +
+                  " is also a dense layer; a selection layer must come after the dense layers.");
+    }
+  }
+  const int64_t first_selection =
+      *std::min_element(params_.selection_layers.begin(), params_.selection_layers.end());
+  sparse_roles_ = roles_from_first_sparse(dims_.n_layer, first_selection);
+  for (int64_t il : params_.dense_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Dense;
+  for (int64_t il : params_.selection_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::DenseSelect;
+
+  const int64_t capacity = std::max<int64_t>(dims_.n_ctx, 1);
+  scratch_.resize(static_cast<size_t>(capacity));
+  sets_.resize(static_cast<size_t>(dims_.n_head * std::min(params_.budget, capacity)));
+}
+
+void TidalPolicy::begin_step(int64_t n_kv) {
+  n_kv_ = n_kv;
+  active_ = params_.budget < n_kv;
+  have_selection_ = false;
+}
+
+LayerRole TidalPolicy::role(int64_t il) const {
+  return active_ ? sparse_roles_[static_cast<size_t>(il)] : LayerRole::Dense;
+}
+
+bool TidalPolicy::is_sparse_layer(int64_t il) const {
+  return sparse_roles_[static_cast<size_t>(il)] == LayerRole::Sparse;
+}
+
+void TidalPolicy::select(int64_t il, const float* logits) {
+  LIM_CHECK(active_);
+  const int64_t k = params_.budget;
+  for (int64_t h = 0; h < dims_.n_head; ++h) {
+    top_k_positions(logits + h * n_kv_, 0, n_kv_, k, scratch_.data(), sets_.data() + h * k);
+  }
+  have_selection_ = true;
+}
+
+RowSpan TidalPolicy::rows(int64_t il, int64_t head) const {
+  LIM_CHECK(have_selection_);
+  return RowSpan{sets_.data() + head * params_.budget, params_.budget};
+}
+
+}  // namespace lim
