@@ -15,6 +15,11 @@ namespace {
 // Prompt tokens per prefill batch: bounds activation memory for long prompts.
 constexpr int64_t kPrefillChunk = 256;
 
+// Split attention: at most this many parts per KV head, each of at least kMinPartRows rows, so
+// that a long context is shared by all threads even when the model has few KV heads.
+constexpr int64_t kMaxParts = 16;
+constexpr int64_t kMinPartRows = 256;
+
 void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
   if (bias.empty()) return;
   const int64_t n = static_cast<int64_t>(bias.size());
@@ -37,6 +42,14 @@ Session::Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionP
   select_logits_.resize(static_cast<size_t>(config_.n_head * n_ctx));
   thread_scratch_.resize(static_cast<size_t>(pool.n_threads() * config_.n_group() * n_ctx));
   head_recall_.resize(static_cast<size_t>(config_.n_head));
+  group_rows_.resize(static_cast<size_t>(config_.n_kv_head));
+  group_n_.resize(static_cast<size_t>(config_.n_kv_head));
+  part_offset_.resize(static_cast<size_t>(config_.n_kv_head + 1));
+  decode_probs_.resize(static_cast<size_t>(config_.n_head * n_ctx));
+  const auto parts = static_cast<size_t>(config_.n_kv_head * kMaxParts * config_.n_group());
+  part_max_.resize(parts);
+  part_sum_.resize(parts);
+  part_acc_.resize(parts * static_cast<size_t>(config_.head_dim));
   ensure_activations(1);
 }
 
@@ -185,6 +198,16 @@ void Session::attend_dense(int64_t il, int64_t n_tokens, LayerRole role) {
   const int64_t per_thread = group * cache_.n_ctx();
   const int64_t n_kv_after = n_past_ + n_tokens;
 
+  if (n_tokens == 1) {
+    for (int64_t g = 0; g < c.n_kv_head; ++g) {
+      group_rows_[static_cast<size_t>(g)] = nullptr;
+      group_n_[static_cast<size_t>(g)] = n_kv_after;
+    }
+    attend_split(il, role == LayerRole::DenseSelect ? select_logits_.data() : nullptr);
+    if (role == LayerRole::DenseSelect) policy_->select(il, select_logits_.data());
+    return;
+  }
+
   // Work units are (token, KV head) pairs; each reads its KV head's rows once for its group.
   pool_.parallel_for(n_tokens * c.n_kv_head, [&](int64_t begin, int64_t end, int thread) {
     float* probs = thread_scratch_.data() + thread * per_thread;
@@ -214,6 +237,20 @@ void Session::attend_sparse(int64_t il) {
   for (int64_t h = 0; h < c.n_head; ++h) attended += static_cast<double>(policy_->rows(il, h).n);
   stats_.attended_sum += attended / static_cast<double>(c.n_head);
 
+  // Shared row lists (LessIsMore, StreamingLLM) are split across threads. Per-head lists
+  // (TidalDecode, Quest, oracle) are attended head by head.
+  bool all_shared = true;
+  for (int64_t g = 0; g < c.n_kv_head && all_shared; ++g) {
+    const RowSpan first = policy_->rows(il, g * group);
+    for (int64_t i = 1; i < group; ++i) all_shared = all_shared && policy_->rows(il, g * group + i).rows == first.rows;
+    group_rows_[static_cast<size_t>(g)] = first.rows;
+    group_n_[static_cast<size_t>(g)] = first.n;
+  }
+  if (all_shared) {
+    attend_split(il, nullptr);
+    return;
+  }
+
   pool_.parallel_for(c.n_kv_head, [&](int64_t begin, int64_t end, int thread) {
     float* probs = thread_scratch_.data() + thread * per_thread;
     for (int64_t g = begin; g < end; ++g) {
@@ -235,6 +272,49 @@ void Session::attend_sparse(int64_t il) {
       }
     }
   });
+}
+
+void Session::attend_split(int64_t il, float* logits_base) {
+  const ModelConfig& c = config_;
+  const int64_t group = c.n_group();
+
+  // Work units: the parts of KV head 0, then those of KV head 1, and so on.
+  part_offset_[0] = 0;
+  for (int64_t g = 0; g < c.n_kv_head; ++g) {
+    const int64_t n = group_n_[static_cast<size_t>(g)];
+    const int64_t parts = std::clamp<int64_t>(n / kMinPartRows, 1, kMaxParts);
+    part_offset_[static_cast<size_t>(g + 1)] = part_offset_[static_cast<size_t>(g)] + parts;
+  }
+
+  pool_.parallel_for(part_offset_.back(), [&](int64_t begin, int64_t end, int) {
+    int64_t g = 0;
+    for (int64_t unit = begin; unit < end; ++unit) {
+      while (unit >= part_offset_[static_cast<size_t>(g + 1)]) ++g;
+      const int64_t first_unit = part_offset_[static_cast<size_t>(g)];
+      const int64_t parts = part_offset_[static_cast<size_t>(g + 1)] - first_unit;
+      const int64_t p = unit - first_unit;
+      const int64_t n = group_n_[static_cast<size_t>(g)];
+      const int64_t row_begin = n * p / parts;
+      const int64_t row_end = n * (p + 1) / parts;
+
+      // Logits and probabilities of KV head g's query heads: [group, n] blocks of [n_head, n].
+      float* probs = decode_probs_.data() + g * group * n;
+      float* logits = logits_base ? logits_base + g * group * n : probs;
+      const size_t slot = static_cast<size_t>((g * kMaxParts + p) * group);
+      attend_rows_part(act_.q.data() + g * group * c.head_dim, group, c.head_dim, cache_.k(il, g), cache_.v(il, g),
+                       group_rows_[static_cast<size_t>(g)], row_begin, row_end, scale_, logits, probs, n,
+                       part_max_.data() + slot, part_sum_.data() + slot,
+                       part_acc_.data() + slot * static_cast<size_t>(c.head_dim));
+    }
+  });
+
+  for (int64_t g = 0; g < c.n_kv_head; ++g) {
+    const int64_t parts = part_offset_[static_cast<size_t>(g + 1)] - part_offset_[static_cast<size_t>(g)];
+    const size_t slot = static_cast<size_t>(g * kMaxParts * group);
+    combine_attention_parts(parts, group, c.head_dim, part_max_.data() + slot, part_sum_.data() + slot,
+                            part_acc_.data() + slot * static_cast<size_t>(c.head_dim),
+                            act_.attn.data() + g * group * c.head_dim);
+  }
 }
 
 void Session::measure_recall(int64_t il) {

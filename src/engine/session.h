@@ -83,6 +83,17 @@ class Session {
   std::vector<float> thread_scratch_; // [n_threads, n_group * n_ctx]
   std::vector<float> recall_scratch_; // [n_head, n_ctx], allocated with the observer
   std::vector<double> head_recall_;   // [n_head]
+
+  // Split attention of one decode step: each KV head's rows are cut into parts that threads
+  // share, then merged (see attend_rows_part). Sized once for n_ctx.
+  void attend_split(int64_t il, float* logits_base);
+  std::vector<const int32_t*> group_rows_;  // [n_kv_head] rows of each KV head, nullptr: all
+  std::vector<int64_t> group_n_;            // [n_kv_head] row counts
+  std::vector<int64_t> part_offset_;        // [n_kv_head + 1] first work unit of each KV head
+  std::vector<float> decode_probs_;         // [n_head, n_ctx]
+  std::vector<float> part_max_;             // [n_kv_head, kMaxParts, n_group]
+  std::vector<float> part_sum_;             // [n_kv_head, kMaxParts, n_group]
+  std::vector<float> part_acc_;             // [n_kv_head, kMaxParts, n_group, head_dim]
   AttentionStats stats_;
   std::function<void(const RecallSample&)> recall_observer_;
 };
