@@ -152,6 +152,17 @@ void print_summary(const GenerateOptions& o, const ModelConfig& config, const Ge
                  static_cast<long long>(r.n_decode_passes));
   }
 
+  const DecodeTimings& t = session.timings();
+  if (t.steps > 0 && t.total_s > 0) {
+    const double other = t.total_s - t.matmul_s - t.attention_s - t.selection_s - t.recall_s;
+    const auto share = [&t](double part) { return 100.0 * part / t.total_s; };
+    char recall_part[48] = "";
+    if (t.recall_s > 0) std::snprintf(recall_part, sizeof(recall_part), "recall %.1f%%, ", share(t.recall_s));
+    std::fprintf(stderr, "decode step: %.2f ms = matmul %.1f%%, attention %.1f%%, selection %.1f%%, %sother %.1f%%\n",
+                 1000.0 * t.total_s / static_cast<double>(t.steps), share(t.matmul_s), share(t.attention_s),
+                 share(t.selection_s), recall_part, share(other));
+  }
+
   const AttentionStats& s = session.stats();
   if (!policy) {
     std::fprintf(stderr, "attention: dense, every layer attended to the whole context\n");

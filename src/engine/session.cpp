@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -19,6 +20,12 @@ constexpr int64_t kPrefillChunk = 256;
 // that a long context is shared by all threads even when the model has few KV heads.
 constexpr int64_t kMaxParts = 16;
 constexpr int64_t kMinPartRows = 256;
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
   if (bias.empty()) return;
@@ -91,12 +98,14 @@ const float* Session::decode(int32_t token) {
   if (n_past_ >= cache_.n_ctx()) {
     throw Error("the context is full (" + std::to_string(cache_.n_ctx()) + " tokens); raise --ctx.");
   }
+  timing_ = true;  // forward() adds this step to timings_ and clears the flag
   const float* logits = forward(&token, 1, /*use_policy=*/policy_ != nullptr);
   ++step_;
   return logits;
 }
 
 const float* Session::forward(const int32_t* tokens, int64_t n_tokens, bool use_policy) {
+  const auto step_start = Clock::now();
   ensure_activations(n_tokens);
   const int64_t n_embd = config_.n_embd;
   for (int64_t t = 0; t < n_tokens; ++t) {
@@ -126,8 +135,19 @@ const float* Session::forward(const int32_t* tokens, int64_t n_tokens, bool use_
   // Only the last token's logits are needed.
   const float* last = act_.x.data() + (n_tokens - 1) * n_embd;
   rms_norm(last, model_.output_norm.data(), n_embd, config_.rms_eps, act_.xn.data());
-  matmul(model_.output, act_.xn.data(), 1, logits_.data(), pool_);
+  timed_matmul(model_.output, act_.xn.data(), 1, logits_.data());
+  if (timing_) {
+    timings_.total_s += seconds_since(step_start);
+    ++timings_.steps;
+    timing_ = false;
+  }
   return logits_.data();
+}
+
+void Session::timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
+  const auto start = Clock::now();
+  matmul(w, x, n_tokens, y, pool_);
+  if (timing_) timings_.matmul_s += seconds_since(start);
 }
 
 void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
@@ -137,9 +157,9 @@ void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
     rms_norm(act_.x.data() + t * c.n_embd, w.attn_norm.data(), c.n_embd, c.rms_eps,
              act_.xn.data() + t * c.n_embd);
   }
-  matmul(w.wq, act_.xn.data(), n_tokens, act_.q.data(), pool_);
-  matmul(w.wk, act_.xn.data(), n_tokens, act_.k.data(), pool_);
-  matmul(w.wv, act_.xn.data(), n_tokens, act_.v.data(), pool_);
+  timed_matmul(w.wq, act_.xn.data(), n_tokens, act_.q.data());
+  timed_matmul(w.wk, act_.xn.data(), n_tokens, act_.k.data());
+  timed_matmul(w.wv, act_.xn.data(), n_tokens, act_.v.data());
   add_bias(act_.q.data(), w.bq, n_tokens);
   add_bias(act_.k.data(), w.bk, n_tokens);
   add_bias(act_.v.data(), w.bv, n_tokens);
@@ -163,19 +183,31 @@ void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
   const LayerRole role = use_policy ? policy_->role(il) : LayerRole::Dense;
   if (role == LayerRole::Sparse) {
     LIM_CHECK(n_tokens == 1);
+    auto start = Clock::now();
     policy_->select_for_query(il, act_.q.data(), n_past_ + 1, cache_);
+    if (timing_) timings_.selection_s += seconds_since(start);
+    start = Clock::now();
     attend_sparse(il);
+    if (timing_) timings_.attention_s += seconds_since(start);
   } else {
+    const auto start = Clock::now();
+    const double selection_before = timings_.selection_s;
     attend_dense(il, n_tokens, role);
+    // attend_dense times the DenseSelect layer's select() itself; count the rest as attention.
+    if (timing_) timings_.attention_s += seconds_since(start) - (timings_.selection_s - selection_before);
   }
   if (use_policy && policy_->is_sparse_layer(il)) {
     // attend_sparse counts its own rows; a step where the budget covers the context reads all.
     ++stats_.sparse_layer_steps;
     if (role != LayerRole::Sparse) stats_.attended_sum += static_cast<double>(n_past_ + 1);
-    if (role == LayerRole::Sparse && recall_observer_) measure_recall(il);
+    if (role == LayerRole::Sparse && recall_observer_) {
+      const auto start = Clock::now();
+      measure_recall(il);
+      if (timing_) timings_.recall_s += seconds_since(start);
+    }
   }
 
-  matmul(w.wo, act_.attn.data(), n_tokens, act_.proj.data(), pool_);
+  timed_matmul(w.wo, act_.attn.data(), n_tokens, act_.proj.data());
   for (int64_t i = 0; i < n_tokens * c.n_embd; ++i) act_.x[static_cast<size_t>(i)] += act_.proj[static_cast<size_t>(i)];
 }
 
@@ -204,7 +236,11 @@ void Session::attend_dense(int64_t il, int64_t n_tokens, LayerRole role) {
       group_n_[static_cast<size_t>(g)] = n_kv_after;
     }
     attend_split(il, role == LayerRole::DenseSelect ? select_logits_.data() : nullptr);
-    if (role == LayerRole::DenseSelect) policy_->select(il, select_logits_.data());
+    if (role == LayerRole::DenseSelect) {
+      const auto start = Clock::now();
+      policy_->select(il, select_logits_.data());
+      if (timing_) timings_.selection_s += seconds_since(start);
+    }
     return;
   }
 
@@ -356,10 +392,10 @@ void Session::mlp_block(int64_t il, int64_t n_tokens) {
     rms_norm(act_.x.data() + t * c.n_embd, w.ffn_norm.data(), c.n_embd, c.rms_eps,
              act_.xn.data() + t * c.n_embd);
   }
-  matmul(w.w_gate, act_.xn.data(), n_tokens, act_.gate.data(), pool_);
-  matmul(w.w_up, act_.xn.data(), n_tokens, act_.up.data(), pool_);
+  timed_matmul(w.w_gate, act_.xn.data(), n_tokens, act_.gate.data());
+  timed_matmul(w.w_up, act_.xn.data(), n_tokens, act_.up.data());
   silu_mul(act_.gate.data(), act_.up.data(), n_tokens * c.n_ff, act_.gate.data());
-  matmul(w.w_down, act_.gate.data(), n_tokens, act_.proj.data(), pool_);
+  timed_matmul(w.w_down, act_.gate.data(), n_tokens, act_.proj.data());
   for (int64_t i = 0; i < n_tokens * c.n_embd; ++i) act_.x[static_cast<size_t>(i)] += act_.proj[static_cast<size_t>(i)];
 }
 

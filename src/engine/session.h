@@ -31,6 +31,17 @@ struct AttentionStats {
   int64_t decode_steps = 0;
 };
 
+// Wall time of decode steps by phase, summed over steps (prefill is not counted). "Other" is
+// total minus the named phases: norms, RoPE, embedding, residuals, KV appends.
+struct DecodeTimings {
+  int64_t steps = 0;
+  double total_s = 0.0;
+  double matmul_s = 0.0;     // weight matrix-vector products, output projection included
+  double attention_s = 0.0;  // attention over the KV cache
+  double selection_s = 0.0;  // policy work: top-K, merge, page scores
+  double recall_s = 0.0;     // recall measurement, when on
+};
+
 class Session {
  public:
   // policy may be null for dense attention. The policy and pool must outlive the session.
@@ -46,6 +57,7 @@ class Session {
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return cache_.n_ctx(); }
   const AttentionStats& stats() const { return stats_; }
+  const DecodeTimings& timings() const { return timings_; }
   const KvCache& cache() const { return cache_; }
 
   // When set, every sparse layer of every decode step also computes full attention and reports
@@ -95,6 +107,9 @@ class Session {
   std::vector<float> part_sum_;             // [n_kv_head, kMaxParts, n_group]
   std::vector<float> part_acc_;             // [n_kv_head, kMaxParts, n_group, head_dim]
   AttentionStats stats_;
+  DecodeTimings timings_;
+  bool timing_ = false;  // true inside a decode step
+  void timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y);
   std::function<void(const RecallSample&)> recall_observer_;
 };
 
