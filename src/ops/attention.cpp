@@ -7,34 +7,16 @@
 
 #include "common.h"
 #include "ops/kernels.h"
+#include "ops/vector_inline.h"
 
 namespace lim {
 
-namespace {
-
-[[gnu::always_inline]] inline float dot(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  float sum = 0.0f;
-  for (int j = 0; j < 8; ++j) sum += acc[j];
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-[[gnu::always_inline]] inline void axpy(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
-}
-
-}  // namespace
 
 LIM_MULTIVERSION void attention_logits(const float* q, int64_t group, int64_t head_dim, const float* k, int64_t n,
                       float scale, float* logits) {
   for (int64_t j = 0; j < n; ++j) {
     const float* kj = k + j * head_dim;
-    for (int64_t h = 0; h < group; ++h) logits[h * n + j] = dot(q + h * head_dim, kj, head_dim) * scale;
+    for (int64_t h = 0; h < group; ++h) logits[h * n + j] = dot_f32(q + h * head_dim, kj, head_dim) * scale;
   }
 }
 
@@ -45,7 +27,7 @@ LIM_MULTIVERSION void attend_rows(const float* q, int64_t group, int64_t head_di
   for (int64_t j = 0; j < n; ++j) {
     const int64_t row = rows ? rows[j] : j;
     const float* kj = k + row * head_dim;
-    for (int64_t h = 0; h < group; ++h) logits[h * n + j] = dot(q + h * head_dim, kj, head_dim) * scale;
+    for (int64_t h = 0; h < group; ++h) logits[h * n + j] = dot_f32(q + h * head_dim, kj, head_dim) * scale;
   }
 
   if (probs != logits) std::memcpy(probs, logits, sizeof(float) * group * n);
@@ -67,7 +49,7 @@ LIM_MULTIVERSION void attend_rows_part(const float* q, int64_t group, int64_t he
   for (int64_t j = begin; j < end; ++j) {
     const int64_t row = rows ? rows[j] : j;
     const float* kj = k + row * head_dim;
-    for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = dot(q + h * head_dim, kj, head_dim) * scale;
+    for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = dot_f32(q + h * head_dim, kj, head_dim) * scale;
   }
 
   for (int64_t h = 0; h < group; ++h) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common.h"
+#include "ops/vector_inline.h"
 
 namespace lim {
 
@@ -58,19 +59,8 @@ float softmax(float* x, int64_t n) {
 
 namespace {
 
-[[gnu::always_inline]] inline float dot_f32(const float* a, const float* b, int64_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  float sum = 0.0f;
-  for (int j = 0; j < 8; ++j) sum += acc[j];
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-// y[t][r] for rows [begin, end) of a dequantized weight row batch; compiled per x86 level.
+// y[t][r] for every token t, from weight row r already dequantized to floats; compiled per x86
+// level.
 LIM_MULTIVERSION void dot_rows_batch(const float* row, const float* x, int64_t n_cols, int64_t n_tokens,
                                      int64_t n_rows, int64_t r, float* y) {
   for (int64_t t = 0; t < n_tokens; ++t) y[t * n_rows + r] = dot_f32(row, x + t * n_cols, n_cols);

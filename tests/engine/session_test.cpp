@@ -17,42 +17,9 @@
 namespace lim {
 namespace {
 
-class TinyModel {
- public:
-  explicit TinyModel(const test::TinyModelSpec& spec) : path_(test::temp_path("lim-tiny")) {
-    test::write_tiny_model(path_, spec);
-    model_ = Model::load(path_);
-  }
-  ~TinyModel() { std::remove(path_.c_str()); }
-  const Model& operator*() const { return *model_; }
-  const Model* operator->() const { return model_.get(); }
-
- private:
-  std::string path_;
-  std::unique_ptr<Model> model_;
-};
-
-std::vector<int32_t> token_sequence(int64_t n, int64_t n_vocab, uint32_t seed) {
-  std::vector<int32_t> ids;
-  uint32_t x = seed;
-  for (int64_t i = 0; i < n; ++i) {
-    x = x * 1664525u + 1013904223u;
-    ids.push_back(static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(n_vocab - 3)));
-  }
-  return ids;
-}
-
-// Feeds prompt[0] by prefill and the rest one decode step at a time; returns every step's logits.
-std::vector<std::vector<float>> decode_all(Session& session, const std::vector<int32_t>& tokens, int64_t n_vocab) {
-  std::vector<std::vector<float>> out;
-  const float* logits = session.prefill(std::span<const int32_t>(tokens.data(), 1));
-  out.emplace_back(logits, logits + n_vocab);
-  for (size_t i = 1; i < tokens.size(); ++i) {
-    logits = session.decode(tokens[i]);
-    out.emplace_back(logits, logits + n_vocab);
-  }
-  return out;
-}
+using test::decode_all;
+using test::TinyModel;
+using test::token_sequence;
 
 LessIsMoreParams lessismore_params(int64_t budget) {
   LessIsMoreParams params;

@@ -128,4 +128,32 @@ std::string temp_path(const std::string& stem) {
       .string();
 }
 
+TinyModel::TinyModel(const TinyModelSpec& spec) : path_(temp_path("lim-tiny")) {
+  write_tiny_model(path_, spec);
+  model_ = Model::load(path_);
+}
+
+TinyModel::~TinyModel() { std::filesystem::remove(path_); }
+
+std::vector<int32_t> token_sequence(int64_t n, int64_t n_vocab, uint32_t seed) {
+  std::vector<int32_t> ids;
+  uint32_t x = seed;
+  for (int64_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;  // a linear congruential generator, for reproducible ids
+    ids.push_back(static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(n_vocab - 3)));
+  }
+  return ids;
+}
+
+std::vector<std::vector<float>> decode_all(Session& session, const std::vector<int32_t>& tokens, int64_t n_vocab) {
+  std::vector<std::vector<float>> out;
+  const float* logits = session.prefill(std::span<const int32_t>(tokens.data(), 1));
+  out.emplace_back(logits, logits + n_vocab);
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    logits = session.decode(tokens[i]);
+    out.emplace_back(logits, logits + n_vocab);
+  }
+  return out;
+}
+
 }  // namespace lim::test

@@ -3,7 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/session.h"
 
 namespace lim::test {
 
@@ -26,5 +31,26 @@ void write_tiny_model(const std::string& path, const TinyModelSpec& spec);
 
 // A fresh path under the system temporary directory, unique per call.
 std::string temp_path(const std::string& stem);
+
+// A tiny model written to a temporary file and loaded; the file is removed on destruction.
+class TinyModel {
+ public:
+  explicit TinyModel(const TinyModelSpec& spec);
+  ~TinyModel();
+  TinyModel(const TinyModel&) = delete;
+  TinyModel& operator=(const TinyModel&) = delete;
+  const Model& operator*() const { return *model_; }
+  const Model* operator->() const { return model_.get(); }
+
+ private:
+  std::string path_;
+  std::unique_ptr<Model> model_;
+};
+
+// n pseudo-random token ids below n_vocab - 3 (the control tokens), the same for the same seed.
+std::vector<int32_t> token_sequence(int64_t n, int64_t n_vocab, uint32_t seed);
+
+// Prefills tokens[0], then decodes the rest one step at a time; returns every step's logits.
+std::vector<std::vector<float>> decode_all(Session& session, const std::vector<int32_t>& tokens, int64_t n_vocab);
 
 }  // namespace lim::test
