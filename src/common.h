@@ -1,7 +1,7 @@
 // Error handling shared by every layer.
 //
-// Two tiers: lim::Error is thrown for bad user input, files and configuration, with a message
-// that names the value and the fix; LIM_CHECK guards internal invariants and aborts with the
+// Two tiers. lim::Error is thrown for bad user input, files and configuration, with a message
+// that names the value and the fix. LIM_CHECK guards internal invariants and aborts with the
 // file, line and condition, because a broken invariant is a bug, not an input problem.
 #pragma once
 

@@ -48,7 +48,7 @@ void add_chat_options(CLI::App* cmd, PromptOptions& options);
 
 // Tokenizes a prompt. With options.chat it is rendered as a user message by the model family's
 // chat template (special tokens parsed; the template writes BOS where the family has one);
-// otherwise it is plain text, after BOS when the model asks for it.
+// otherwise it is plain text, after BOS when the model's metadata requests it.
 std::vector<int32_t> encode_prompt(const Tokenizer& tokenizer, const std::string& text, const PromptOptions& options);
 
 }  // namespace lim::cli

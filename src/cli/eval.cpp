@@ -92,7 +92,7 @@ class ModelBackend final : public GenerationBackend {
     out.text = text;
     out.n_prompt = result.n_prompt;
     out.n_generated = static_cast<int64_t>(result.tokens.size());
-    out.thinking_tokens = thinking_tokens(tokenizer, result.tokens, text);
+    out.thinking_tokens = count_thinking_tokens(tokenizer, result.tokens);
     out.prefill_seconds = result.prefill_seconds;
     out.decode_seconds = result.decode_seconds;
     out.n_decode_passes = result.n_decode_passes;
@@ -103,25 +103,6 @@ class ModelBackend final : public GenerationBackend {
   }
 
  private:
-  // Counts the tokens up to and including the one that completes "</think>". A binary search finds
-  // the shortest prefix whose decoded text contains it, because containment only grows with length.
-  static int64_t thinking_tokens(const Tokenizer& tokenizer, const std::vector<int32_t>& tokens,
-                                 const std::string& text) {
-    static const std::string kEnd = "</think>";
-    if (text.find(kEnd) == std::string::npos) return 0;
-    int64_t lo = 1, hi = static_cast<int64_t>(tokens.size());
-    while (lo < hi) {
-      const int64_t mid = (lo + hi) / 2;
-      const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + mid);
-      if (tokenizer.decode(prefix).find(kEnd) != std::string::npos) {
-        hi = mid;
-      } else {
-        lo = mid + 1;
-      }
-    }
-    return lo;
-  }
-
   // Rows attended per layer and decode step: the policy's sparse layers for a sparse method; the
   // mean context length for dense, which attends to everything.
   static std::optional<double> mean_attended(const Session& session, const AttentionPolicy* policy,

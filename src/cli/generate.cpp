@@ -114,14 +114,6 @@ void apply_generation_defaults(GenerateOptions& o) {
   o.stop_ids = defaults.eos_token_ids;
 }
 
-// Number of generated tokens up to and including the first </think> token, or 0 without one.
-int64_t count_thinking_tokens(const Tokenizer& tokenizer, const std::vector<int32_t>& tokens) {
-  const std::optional<int32_t> end = tokenizer.find_token("</think>");
-  if (!end) return 0;
-  const auto it = std::find(tokens.begin(), tokens.end(), *end);
-  return it == tokens.end() ? 0 : static_cast<int64_t>(it - tokens.begin()) + 1;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open prompt file '" + path + "'; check the path.");

@@ -23,11 +23,13 @@ void ModelConfig::validate() const {
   require_positive(name, "head_dim", head_dim);
   require_positive(name, "n_ff", n_ff);
   require_positive(name, "n_vocab", n_vocab);
+
   if (n_head % n_kv_head != 0) {
     throw Error("model " + name + ": n_head = " + std::to_string(n_head) +
                 " is not a multiple of n_kv_head = " + std::to_string(n_kv_head) +
                 "; grouped-query attention needs whole groups.");
   }
+
   if (n_rot <= 0 || n_rot > head_dim || n_rot % 2 != 0) {
     throw Error("model " + name + ": rope dimension count " + std::to_string(n_rot) +
                 " is invalid for head_dim " + std::to_string(head_dim) +

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "common.h"
 
@@ -23,6 +24,30 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace
+
+int64_t count_thinking_tokens(const Tokenizer& tokenizer, const std::vector<int32_t>& tokens) {
+  static const std::string kEnd = "</think>";
+  if (const std::optional<int32_t> end_id = tokenizer.find_token(kEnd)) {
+    const auto it = std::find(tokens.begin(), tokens.end(), *end_id);
+    if (it != tokens.end()) return static_cast<int64_t>(it - tokens.begin()) + 1;
+  }
+  if (tokenizer.decode(tokens).find(kEnd) == std::string::npos) return 0;
+
+  // The tag is spelled by several tokens: find the shortest prefix whose text contains it by
+  // binary search, because containment only grows with the prefix length.
+  int64_t lo = 1;
+  int64_t hi = static_cast<int64_t>(tokens.size());
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    const std::vector<int32_t> prefix(tokens.begin(), tokens.begin() + mid);
+    if (tokenizer.decode(prefix).find(kEnd) != std::string::npos) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
 
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,
                         const GenerateParams& params, const std::function<void(const std::string&)>& on_text) {

@@ -30,6 +30,10 @@ struct GenerateResult {
   StopReason stop = StopReason::MaxTokens;
 };
 
+// Returns how many generated tokens come before the end of the reasoning block: the tokens up to
+// and including the one that completes "</think>", or 0 when the text has none.
+int64_t count_thinking_tokens(const Tokenizer& tokenizer, const std::vector<int32_t>& tokens);
+
 // Generates from `prompt` (already tokenized). on_text receives each piece of decoded text as
 // soon as it forms whole UTF-8 characters; the end-of-generation token itself is not printed.
 GenerateResult generate(Session& session, const Tokenizer& tokenizer, const std::vector<int32_t>& prompt,

@@ -2,7 +2,7 @@
 // checkpoint directory (config.json, safetensors weights, tokenizer.json).
 //
 // One forward pass serves `llama` (SmolLM2, Llama), `qwen2` (adds QKV biases) and `qwen3` (adds a
-// per-head RMSNorm on q and k before RoPE); the differences are fields of ModelConfig. Weights
+// per-head RMSNorm on q and k before RoPE). The differences are fields of ModelConfig. Weights
 // stay in their stored type (F32, F16, BF16 or a GGUF block type) in the file's mapping.
 #pragma once
 

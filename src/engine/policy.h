@@ -1,8 +1,8 @@
 // The attention policy interface: which rows each layer attends to in a decode step.
 //
 // A policy is created per session. In each decode step the session calls begin_step once, then
-// for every layer calls role(); a DenseSelect layer attends to every row and hands its logits to
-// select(); a Sparse layer first passes its own query to select_for_query(), then attends only to
+// role() for every layer. A DenseSelect layer attends to every row and hands its logits to
+// select(). A Sparse layer first passes its own query to select_for_query(), then attends only to
 // rows(layer, head). Prefill is dense in every layer and never consults the policy beyond
 // on_append. Selection buffers belong to the policy and are sized at construction, so a decode
 // step allocates nothing.

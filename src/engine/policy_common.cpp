@@ -41,4 +41,23 @@ void top_k_positions(const float* s, int64_t begin, int64_t end, int64_t k, int3
   std::sort(out, out + k);
 }
 
+std::vector<LayerRole> roles_from_selection_layers(int64_t n_layer, const std::vector<int64_t>& dense_layers,
+                                                   const std::vector<int64_t>& selection_layers) {
+  LIM_CHECK(!selection_layers.empty());
+  check_layers(dense_layers, n_layer, "dense layers");
+  check_layers(selection_layers, n_layer, "--selection-layers");
+  for (int64_t il : selection_layers) {
+    if (std::count(dense_layers.begin(), dense_layers.end(), il)) {
+      throw Error("--selection-layers: layer " + std::to_string(il) +
+                  " is also a dense layer; a selection layer must come after the dense layers.");
+    }
+  }
+
+  const int64_t first_selection = *std::min_element(selection_layers.begin(), selection_layers.end());
+  std::vector<LayerRole> roles = roles_from_first_sparse(n_layer, first_selection);
+  for (int64_t il : dense_layers) roles[static_cast<size_t>(il)] = LayerRole::Dense;
+  for (int64_t il : selection_layers) roles[static_cast<size_t>(il)] = LayerRole::DenseSelect;
+  return roles;
+}
+
 }  // namespace lim

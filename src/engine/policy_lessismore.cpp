@@ -54,27 +54,10 @@ LessIsMorePolicy::LessIsMorePolicy(const LessIsMoreParams& params, const PolicyD
   if (params_.sinks < 0) {
     throw Error("--sinks " + std::to_string(params_.sinks) + " is invalid; it must be 0 or more.");
   }
-  LIM_CHECK(!params_.selection_layers.empty());
-  check_layers(params_.dense_layers, dims_.n_layer, "dense layers");
-  check_layers(params_.selection_layers, dims_.n_layer, "--selection-layers");
-  for (int64_t il : params_.selection_layers) {
-    if (std::count(params_.dense_layers.begin(), params_.dense_layers.end(), il)) {
-      throw Error("--selection-layers: layer " + std::to_string(il) +
-                  " is also a dense layer; a selection layer must come after the dense layers.");
-    }
-  }
-
-  // Layers before the first selection layer have no selection to reuse, so they stay dense.
-  const int64_t first_selection =
-      *std::min_element(params_.selection_layers.begin(), params_.selection_layers.end());
-  sparse_roles_.assign(static_cast<size_t>(dims_.n_layer), LayerRole::Sparse);
-  for (int64_t il = 0; il < dims_.n_layer; ++il) {
-    if (il < first_selection) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Dense;
-  }
-  for (int64_t il : params_.dense_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Dense;
+  sparse_roles_ = roles_from_selection_layers(dims_.n_layer, params_.dense_layers, params_.selection_layers);
   // With select_every_layer each non-dense layer picks its own set in select_for_query.
-  if (!params_.select_every_layer) {
-    for (int64_t il : params_.selection_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::DenseSelect;
+  if (params_.select_every_layer) {
+    for (int64_t il : params_.selection_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Sparse;
   }
 
   const int64_t capacity = std::max<int64_t>(dims_.n_ctx, 1);

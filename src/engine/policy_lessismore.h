@@ -29,7 +29,7 @@ struct LessIsMoreParams {
   bool select_every_layer = false;
 };
 
-// How a budget splits at one step: sinks + top + recent == budget.
+// The split of a budget at one step: sinks + top + recent == budget.
 struct BudgetSplit {
   int64_t sinks = 0;
   int64_t top = 0;
@@ -46,7 +46,7 @@ BudgetSplit split_budget(int64_t budget, double recency_ratio, int64_t sinks);
 std::vector<int64_t> default_selection_layers(const std::string& arch, int64_t n_layer, int64_t n_embd);
 
 // The rank-major merge: walks rank 0 of heads 0..H-1, then rank 1, and so on, appending each
-// position the first time it is seen, until `top` positions are collected. `ranked` holds each
+// position the first time it is seen, until `top` positions are collected. `ranked` contains each
 // head's candidates in descending logit order, `stride` apart. `seen` must have room for every
 // position and is left unchanged in size; stamp must differ from every value already in it.
 // Returns the number of positions written to out (== top unless the heads run out).

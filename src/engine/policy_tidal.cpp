@@ -9,20 +9,7 @@ namespace lim {
 
 TidalPolicy::TidalPolicy(const TidalParams& params, const PolicyDims& dims) : params_(params), dims_(dims) {
   check_budget(params_.budget);
-  LIM_CHECK(!params_.selection_layers.empty());
-  check_layers(params_.dense_layers, dims_.n_layer, "dense layers");
-  check_layers(params_.selection_layers, dims_.n_layer, "--selection-layers");
-  for (int64_t il : params_.selection_layers) {
-    if (std::count(params_.dense_layers.begin(), params_.dense_layers.end(), il)) {
-      throw Error("--selection-layers: layer " + std::to_string(il) +
-                  " is also a dense layer; a selection layer must come after the dense layers.");
-    }
-  }
-  const int64_t first_selection =
-      *std::min_element(params_.selection_layers.begin(), params_.selection_layers.end());
-  sparse_roles_ = roles_from_first_sparse(dims_.n_layer, first_selection);
-  for (int64_t il : params_.dense_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::Dense;
-  for (int64_t il : params_.selection_layers) sparse_roles_[static_cast<size_t>(il)] = LayerRole::DenseSelect;
+  sparse_roles_ = roles_from_selection_layers(dims_.n_layer, params_.dense_layers, params_.selection_layers);
 
   const int64_t capacity = std::max<int64_t>(dims_.n_ctx, 1);
   scratch_.resize(static_cast<size_t>(capacity));

@@ -83,8 +83,8 @@ void Session::ensure_activations(int64_t n_tokens) {
 const float* Session::prefill(std::span<const int32_t> tokens) {
   if (tokens.empty()) throw Error("prefill: the prompt is empty; give at least one token.");
   if (n_past_ + static_cast<int64_t>(tokens.size()) > cache_.n_ctx()) {
-    throw Error("the prompt has " + std::to_string(tokens.size()) + " tokens but the context holds " +
-                std::to_string(cache_.n_ctx() - n_past_) + " more; raise --ctx or shorten the prompt.");
+    throw Error("the prompt has " + std::to_string(tokens.size()) + " tokens but only " +
+                std::to_string(cache_.n_ctx() - n_past_) + " positions of the context are free; raise --ctx or shorten the prompt.");
   }
   const float* logits = nullptr;
   for (size_t begin = 0; begin < tokens.size(); begin += kPrefillChunk) {
@@ -144,6 +144,13 @@ const float* Session::forward(const int32_t* tokens, int64_t n_tokens, bool use_
   return logits_.data();
 }
 
+void Session::norm_tokens(const std::vector<float>& weight, int64_t n_tokens) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    rms_norm(act_.x.data() + t * config_.n_embd, weight.data(), config_.n_embd, config_.rms_eps,
+             act_.xn.data() + t * config_.n_embd);
+  }
+}
+
 void Session::timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
   const auto start = Clock::now();
   matmul(w, x, n_tokens, y, pool_);
@@ -153,10 +160,7 @@ void Session::timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens
 void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
   const LayerWeights& w = model_.layers[static_cast<size_t>(il)];
   const ModelConfig& c = config_;
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    rms_norm(act_.x.data() + t * c.n_embd, w.attn_norm.data(), c.n_embd, c.rms_eps,
-             act_.xn.data() + t * c.n_embd);
-  }
+  norm_tokens(w.attn_norm, n_tokens);
   timed_matmul(w.wq, act_.xn.data(), n_tokens, act_.q.data());
   timed_matmul(w.wk, act_.xn.data(), n_tokens, act_.k.data());
   timed_matmul(w.wv, act_.xn.data(), n_tokens, act_.v.data());
@@ -388,10 +392,7 @@ void Session::measure_recall(int64_t il) {
 void Session::mlp_block(int64_t il, int64_t n_tokens) {
   const LayerWeights& w = model_.layers[static_cast<size_t>(il)];
   const ModelConfig& c = config_;
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    rms_norm(act_.x.data() + t * c.n_embd, w.ffn_norm.data(), c.n_embd, c.rms_eps,
-             act_.xn.data() + t * c.n_embd);
-  }
+  norm_tokens(w.ffn_norm, n_tokens);
   timed_matmul(w.w_gate, act_.xn.data(), n_tokens, act_.gate.data());
   timed_matmul(w.w_up, act_.xn.data(), n_tokens, act_.up.data());
   silu_mul(act_.gate.data(), act_.up.data(), n_tokens * c.n_ff, act_.gate.data());

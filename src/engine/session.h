@@ -110,6 +110,7 @@ class Session {
   DecodeTimings timings_;
   bool timing_ = false;  // true inside a decode step
   void timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y);
+  void norm_tokens(const std::vector<float>& weight, int64_t n_tokens);  // act_.xn = RMSNorm(act_.x)
   std::function<void(const RecallSample&)> recall_observer_;
 };
 

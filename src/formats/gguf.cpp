@@ -1,19 +1,14 @@
 #include "formats/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <bit>
 #include <iterator>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <unordered_map>
 #include <utility>
 
 #include "common.h"
+#include "formats/mapped_file.h"
 
 namespace lim {
 
@@ -165,55 +160,6 @@ class Cursor {
   std::string context_;
 };
 
-// Read-only mapping of a whole file, unmapped on destruction.
-class Mapping {
- public:
-  explicit Mapping(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      throw Error(path + ": failed to open the model file: " + std::strerror(errno) +
-                  ". Check the path and the file permissions.");
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int error = errno;
-      ::close(fd);
-      throw Error(path + ": failed to stat the file: " + std::strerror(error) + ".");
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(path + ": not a regular file. Pass the path of a .gguf model file.");
-    }
-    size_ = static_cast<uint64_t>(st.st_size);
-    // mmap rejects length 0, so an empty file is left unmapped and the parser reports it as
-    // truncated.
-    if (size_ > 0) {
-      void* address = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (address == MAP_FAILED) {
-        const int error = errno;
-        ::close(fd);
-        throw Error(path + ": failed to map the file into memory: " + std::strerror(error) + ".");
-      }
-      address_ = address;
-    }
-    ::close(fd);  // the mapping keeps its own reference to the file
-  }
-
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-
-  ~Mapping() {
-    if (address_ != nullptr) ::munmap(address_, size_);
-  }
-
-  const uint8_t* data() const { return static_cast<const uint8_t*>(address_); }
-  uint64_t size() const { return size_; }
-
- private:
-  void* address_ = nullptr;
-  uint64_t size_ = 0;
-};
-
 }  // namespace
 
 const char* gguf_type_name(GgufType type) {
@@ -247,7 +193,7 @@ namespace {
 // without access to the private Impl type.
 struct FileContents {
   std::string path;
-  std::unique_ptr<Mapping> mapping;
+  std::unique_ptr<MappedFile> mapping;
   uint32_t version = 0;
   uint64_t alignment = kGgufDefaultAlignment;
   uint64_t data_offset = 0;
@@ -603,7 +549,7 @@ struct GgufFile::Impl : FileContents {};
 GgufFile GgufFile::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  impl->mapping = std::make_unique<Mapping>(path);
+  impl->mapping = std::make_unique<MappedFile>(path);
   Parser(*impl).parse();
   return GgufFile(std::move(impl));
 }

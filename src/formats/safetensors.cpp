@@ -1,10 +1,5 @@
 #include "formats/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common.h"
+#include "formats/mapped_file.h"
 
 namespace lim {
 
@@ -23,43 +19,6 @@ namespace {
 // Headers larger than this are rejected, as the safetensors library rejects headers over
 // 100,000,000 bytes.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
-
-// A read-only mapping of a whole file, closed with the object.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(path + ": failed to open: " + std::strerror(errno) + ".");
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw Error(path + ": not a regular file.");
-    }
-    size_ = static_cast<uint64_t>(st.st_size);
-    if (size_ > 0) {
-      void* address = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (address == MAP_FAILED) {
-        const int error = errno;
-        ::close(fd);
-        throw Error(path + ": failed to map the file into memory: " + std::strerror(error) + ".");
-      }
-      address_ = address;
-    }
-    ::close(fd);  // the mapping keeps its own reference to the file
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  ~MappedFile() {
-    if (address_ != nullptr) ::munmap(address_, size_);
-  }
-
-  const uint8_t* data() const { return static_cast<const uint8_t*>(address_); }
-  uint64_t size() const { return size_; }
-
- private:
-  void* address_ = nullptr;
-  uint64_t size_ = 0;
-};
 
 DType parse_dtype(const std::string& file, const std::string& tensor, const std::string& dtype) {
   if (dtype == "F32") return DType::F32;

@@ -12,7 +12,7 @@ namespace lim {
 void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* out);
 
 // Rotary position embedding (RoFormer, arXiv 2104.09864) applied in place to one head vector.
-// Only the first n_rot elements rotate; inv_freq holds n_rot / 2 inverse frequencies.
+// Only the first n_rot elements rotate; inv_freq contains n_rot / 2 inverse frequencies.
 // Interleaved layout rotates pairs (2i, 2i+1), as llama.cpp stores Llama's Q and K; half layout
 // rotates pairs (i, i + n_rot/2), as Hugging Face and Qwen do.
 enum class RopeLayout { Interleaved, Half };

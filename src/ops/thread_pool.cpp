@@ -59,8 +59,8 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   wake_.notify_all();
 
   run_chunk(0);
-  // Spin while the workers are likely running; yield once they may have been descheduled (for
-  // example when more threads than cores are busy), so the spinning does not starve them.
+  // Spin while the workers are likely running. After that, yield, because they may have been
+  // descheduled (more busy threads than cores) and spinning would starve them.
   int spins = 0;
   while (pending_.load(std::memory_order_acquire) != 0) {
     if (++spins < kSpinIterations) {

@@ -62,7 +62,7 @@ TEST_P(ArchTest, PrefillMatchesStepByStepDecode) {
   std::printf("max |logit| %.2f, tolerance %.2e\n", max_abs, tolerance);
 }
 
-TEST_P(ArchTest, LessIsMoreEqualsDenseWhenBudgetCoversContext) {
+TEST_P(ArchTest, FullBudgetLessIsMoreEqualsDense) {
   test::TinyModelSpec spec;
   spec.arch = GetParam();
   TinyModel model(spec);
