@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/policy_factory.h"
+#include "engine/session.h"
 #include "formats/tokenizer.h"
 
 namespace lim::cli {
@@ -38,6 +39,9 @@ CLI::Validator at_least(int64_t minimum);
 // Adds --attention, --budget, --recency-ratio, --sinks, --selection-layers, --dense-layers,
 // --first-sparse-layer, --page-size, --randomized-topk and --select-every-layer.
 void add_policy_options(CLI::App* cmd, PolicyOptions& options);
+
+// Adds --kv-type (F32, F16 or BF16; any case).
+void add_session_options(CLI::App* cmd, SessionOptions& options);
 
 struct PromptOptions {
   bool chat = false;

@@ -1,6 +1,7 @@
 // Options and helpers shared by several subcommands.
 #include <cstdlib>
 #include <fstream>
+#include <cctype>
 
 #include "cli/commands.h"
 #include "common.h"
@@ -45,6 +46,27 @@ CLI::Validator at_least(int64_t minimum) {
         return {};
       },
       ">=" + std::to_string(minimum));
+}
+
+void add_session_options(CLI::App* cmd, SessionOptions& o) {
+  // Accepts the type names in any case and hands CLI11 the enum's value.
+  const CLI::Validator kv_type(
+      [](std::string& text) -> std::string {
+        std::string upper = text;
+        for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        for (DType type : {DType::F32, DType::F16, DType::BF16}) {
+          if (upper == dtype_name(type)) {
+            text = std::to_string(static_cast<uint32_t>(type));
+            return {};
+          }
+        }
+        return "'" + text + "' is not a KV cache type; use F32, F16 or BF16";
+      },
+      "F32|F16|BF16");
+  cmd->add_option("--kv-type", o.kv_type,
+                  "KV cache element type: F32, F16 or BF16 (F16 and BF16 halve the cache's memory and reads)")
+      ->transform(kv_type)
+      ->default_str(dtype_name(o.kv_type));
 }
 
 void add_policy_options(CLI::App* cmd, PolicyOptions& o) {

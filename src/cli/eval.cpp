@@ -38,6 +38,7 @@ struct EvalOptions {
   std::vector<std::string> methods = {"dense"};
   std::vector<int64_t> budgets = {2048};
   PolicyOptions policy;  // the parameters besides method and budget
+  SessionOptions session;
   int64_t samples = 1;
   uint64_t seed = 0;
   int64_t max_tokens = 32768;
@@ -70,7 +71,7 @@ class ModelBackend final : public GenerationBackend {
     policy_options.method = request.method;
     if (request.budget) policy_options.budget = *request.budget;
     auto policy = make_policy(policy_options, model_.config(), n_ctx);
-    Session session(model_, n_ctx, pool_, policy.get());
+    Session session(model_, n_ctx, pool_, policy.get(), o_.session);
     double recall_sum = 0.0;
     int64_t recall_count = 0;
     if (o_.recall && policy) {
@@ -152,6 +153,7 @@ int run_eval_command(EvalOptions& o) {
   config.temperature = o.temperature;
   config.top_k = o.top_k;
   config.top_p = o.top_p;
+  config.kv_type = dtype_name(o.session.kv_type);
   config.chat = !o.no_chat;
   config.shard = parse_shard(o.shard);
 
@@ -231,6 +233,7 @@ std::function<int()> add_eval_command(CLI::App& app) {
   cmd->add_option("--temperature", o.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
   cmd->add_option("--top-k", o.top_k, "Sample from the k most likely tokens; 0 disables")->capture_default_str();
   cmd->add_option("--top-p", o.top_p, "Nucleus sampling threshold")->capture_default_str();
+  add_session_options(cmd, o.session);
   cmd->add_flag("--recall", o.recall, "Measure attention recall of sparse layers (computes full attention too; slower)");
   cmd->add_option("-o,--out", o.out, "Results JSONL file; an existing one is resumed")->capture_default_str();
   cmd->add_option("--shard", o.shard, "Run only the problems of shard i of n (i/n, 0-based: every n-th problem from problem i); shards together cover every sample once")

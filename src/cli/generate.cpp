@@ -30,6 +30,7 @@ struct GenerateOptions {
   std::string prompt_file;
   PromptOptions prompt_options;
   PolicyOptions policy;
+  SessionOptions session;
   int64_t max_tokens = 512;
   int64_t n_ctx = 4096;
   int threads = 0;
@@ -202,7 +203,7 @@ int run_generate(GenerateOptions& o) {
 
   ThreadPool pool(o.threads);
   auto policy = make_policy(o.policy, c, o.n_ctx);
-  Session session(*model, o.n_ctx, pool, policy.get());
+  Session session(*model, o.n_ctx, pool, policy.get(), o.session);
 
   std::ofstream recall_file;
   if (!o.recall_out.empty()) {
@@ -255,6 +256,7 @@ std::function<int()> add_generate_command(CLI::App& app) {
   cmd->add_option("-n,--max-tokens", o.max_tokens, "Maximum tokens to generate")->capture_default_str()->check(at_least(1));
   cmd->add_option("-c,--ctx", o.n_ctx, "KV cache size in tokens (prompt + generated)")->capture_default_str()->check(at_least(2));
   add_policy_options(cmd, o.policy);
+  add_session_options(cmd, o.session);
   cmd->add_option("-t,--threads", o.threads, "Worker threads (default: one per hardware thread)")->check(at_least(0));
   o.temperature_option = cmd->add_option("--temperature", o.temperature,
                                          "Sampling temperature; 0 is greedy (default: generation_config.json, else 0.6)");

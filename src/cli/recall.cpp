@@ -37,6 +37,7 @@ struct RecallOptions {
   std::string prompt_file;
   PromptOptions prompt_options;
   PolicyOptions policy;  // everything but method and budget, which the lists below give
+  SessionOptions session;
   std::vector<std::string> methods = {"dense", "lessismore", "tidal", "quest", "streaming", "oracle"};
   std::vector<int64_t> budgets = {64, 128, 256, 512};
   int64_t max_tokens = 1200;
@@ -72,7 +73,7 @@ TokenTrace record_trace(const Model& model, ThreadPool& pool, const std::vector<
   const int64_t n_vocab = model.config().n_vocab;
   TokenTrace trace;
   trace.prompt = prompt;
-  Session session(model, static_cast<int64_t>(prompt.size()) + o.max_tokens, pool, nullptr);
+  Session session(model, static_cast<int64_t>(prompt.size()) + o.max_tokens, pool, nullptr, o.session);
   Sampler sampler(SamplerParams{o.temperature, o.top_k, o.top_p, o.seed}, n_vocab);
   std::vector<float> logits(static_cast<size_t>(n_vocab));
 
@@ -147,7 +148,7 @@ std::string summary_markdown(const std::vector<RunResult>& results, const Recall
   md << "Trace: " << trace.prompt.size() << " prompt tokens, " << trace.generated.size() << " generated tokens. Replay: "
      << (o.replay == "shared" ? "shared (every method selects from one dense replay's queries and keys)"
                               : "separate (each method replays the trace with its own sparse attention)")
-     << ".\n";
+     << ". KV cache: " << dtype_name(o.session.kv_type) << ".\n";
   md << "Recall: full-attention softmax mass inside each head's attended rows, averaged over heads and over layers";
   for (size_t i = 0; i < layers.size(); ++i) md << (i ? "," : " ") << layers[i];
   md << ", then over the decode steps whose context exceeds the budget.\n\n";
@@ -337,7 +338,7 @@ int run_recall(RecallOptions& o) {
     std::fprintf(stderr, "lim: measuring %zu method and budget pairs on one dense replay\n", all.size());
     std::vector<RecallRun> runs = replay_recall_shared(*model, pool, trace, all, [](int64_t done, int64_t total) {
       std::fprintf(stderr, "lim: shared replay: %lld/%lld\n", static_cast<long long>(done), static_cast<long long>(total));
-    });
+    }, 100, o.session);
     std::fprintf(stderr, "lim: shared replay took %.1f s\n", runs.front().seconds);
     for (size_t i = 0; i < runs.size(); ++i) finish(std::move(runs[i]), label_of(all[i]));
   } else {
@@ -346,7 +347,7 @@ int run_recall(RecallOptions& o) {
       const std::string label = "[" + std::to_string(i + 1) + "/" + std::to_string(plan.size()) + "] " + label_of(options);
       RecallRun run = replay_recall(*model, pool, trace, options, [&](int64_t done, int64_t total) {
         std::fprintf(stderr, "lim: %s: %lld/%lld\n", label.c_str(), static_cast<long long>(done), static_cast<long long>(total));
-      });
+      }, 100, o.session);
       std::fprintf(stderr, "lim: %s: replay took %.1f s\n", label.c_str(), run.seconds);
       finish(std::move(run), label);
     }
@@ -383,6 +384,7 @@ std::function<int()> add_recall_command(CLI::App& app) {
   cmd->add_option("-o,--out-dir", o.out_dir, "Directory for the trace, CSV, summary and plots")->capture_default_str();
   cmd->add_option("--summary", o.summary_out, "Also write the Markdown summary to this file");
   add_policy_options(cmd, o.policy);
+  add_session_options(cmd, o.session);
   // Method and budget come from --methods and --budgets here.
   cmd->remove_option(cmd->get_option("--attention"));
   cmd->remove_option(cmd->get_option("--budget"));

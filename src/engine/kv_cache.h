@@ -1,42 +1,51 @@
-// The KV cache of one sequence: keys and values of every layer, float32.
+// The KV cache of one sequence: keys and values of every layer, stored as F32, F16 or BF16.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "ops/quant.h"
 
 namespace lim {
 
 class KvCache {
  public:
   KvCache() = default;
-  KvCache(int64_t n_layer, int64_t n_kv_head, int64_t n_ctx, int64_t head_dim)
-      : n_layer_(n_layer), n_kv_head_(n_kv_head), n_ctx_(n_ctx), head_dim_(head_dim),
-        k_(static_cast<size_t>(n_layer * n_kv_head * n_ctx * head_dim)),
-        v_(k_.size()) {}
+  // type must be F32, F16 or BF16 (see is_kv_type).
+  KvCache(int64_t n_layer, int64_t n_kv_head, int64_t n_ctx, int64_t head_dim, DType type = DType::F32);
 
   int64_t n_ctx() const { return n_ctx_; }
   int64_t head_dim() const { return head_dim_; }
+  DType type() const { return type_; }
+  size_t row_bytes() const { return row_bytes_; }
 
   // Rows of one layer and KV head, laid out [n_layer, n_kv_head, n_ctx, head_dim] so that a
-  // head's rows are contiguous.
-  float* k(int64_t il, int64_t kv_head) { return k_.data() + offset(il, kv_head); }
-  float* v(int64_t il, int64_t kv_head) { return v_.data() + offset(il, kv_head); }
-  const float* k(int64_t il, int64_t kv_head) const { return k_.data() + offset(il, kv_head); }
-  const float* v(int64_t il, int64_t kv_head) const { return v_.data() + offset(il, kv_head); }
+  // head's rows are contiguous. Row j starts j * row_bytes() bytes in.
+  void* k(int64_t il, int64_t kv_head) { return k_.data() + offset(il, kv_head); }
+  void* v(int64_t il, int64_t kv_head) { return v_.data() + offset(il, kv_head); }
+  const void* k(int64_t il, int64_t kv_head) const { return k_.data() + offset(il, kv_head); }
+  const void* v(int64_t il, int64_t kv_head) const { return v_.data() + offset(il, kv_head); }
 
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
+  // Writes row pos of one layer and KV head from floats, converting to the element type.
+  void store(int64_t il, int64_t kv_head, int64_t pos, const float* k, const float* v);
+  // Reads key row pos of one layer and KV head as floats.
+  void load_k(int64_t il, int64_t kv_head, int64_t pos, float* out) const;
+
+  size_t bytes() const { return k_.size() + v_.size(); }
 
  private:
   size_t offset(int64_t il, int64_t kv_head) const {
-    return static_cast<size_t>((il * n_kv_head_ + kv_head) * n_ctx_ * head_dim_);
+    return static_cast<size_t>((il * n_kv_head_ + kv_head) * n_ctx_) * row_bytes_;
   }
 
   int64_t n_layer_ = 0;
   int64_t n_kv_head_ = 0;
   int64_t n_ctx_ = 0;
   int64_t head_dim_ = 0;
-  std::vector<float> k_;
-  std::vector<float> v_;
+  DType type_ = DType::F32;
+  size_t row_bytes_ = 0;
+  std::vector<uint8_t> k_;
+  std::vector<uint8_t> v_;
 };
 
 }  // namespace lim

@@ -103,7 +103,7 @@ void LessIsMorePolicy::select_for_query(int64_t il, const float* q, int64_t n_kv
   const int64_t head_dim = dims_.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (int64_t g = 0; g < dims_.n_kv_head; ++g) {
-    attention_logits(q + g * group * head_dim, group, head_dim, cache.k(il, g), n_kv, scale,
+    attention_logits(q + g * group * head_dim, group, head_dim, cache.type(), cache.k(il, g), n_kv, scale,
                      logits_.data() + g * group * n_kv);
   }
   build_selection(logits_.data());

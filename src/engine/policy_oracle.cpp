@@ -41,7 +41,7 @@ void OraclePolicy::select_for_query(int64_t il, const float* q, int64_t n_kv, co
   // The same scale as the session's attention, so ties and order match the attention's own logits.
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (int64_t g = 0; g < dims_.n_kv_head; ++g) {
-    attention_logits(q + g * group * head_dim, group, head_dim, cache.k(il, g), n_kv, scale, logits_.data());
+    attention_logits(q + g * group * head_dim, group, head_dim, cache.type(), cache.k(il, g), n_kv, scale, logits_.data());
     for (int64_t i = 0; i < group; ++i) {
       const int64_t h = g * group + i;
       top_k_positions(logits_.data() + i * n_kv, 0, n_kv, k, scratch_.data(), sets_.data() + h * k);

@@ -78,7 +78,7 @@ class SharedContextPolicy final : public AttentionPolicy {
     const int64_t group = dims_.n_head / dims_.n_kv_head;
     const float scale = 1.0f / std::sqrt(static_cast<float>(dims_.head_dim));
     for (int64_t g = 0; g < dims_.n_kv_head; ++g) {
-      attention_logits(q + g * group * dims_.head_dim, group, dims_.head_dim, cache.k(il, g), n_kv, scale,
+      attention_logits(q + g * group * dims_.head_dim, group, dims_.head_dim, cache.type(), cache.k(il, g), n_kv, scale,
                        logits_.data() + g * group * n_kv);
     }
     std::copy(logits_.begin(), logits_.begin() + dims_.n_head * n_kv, probs_.begin());
@@ -133,7 +133,7 @@ class SharedContextPolicy final : public AttentionPolicy {
 
 std::vector<RecallRun> replay_recall_shared(const Model& model, ThreadPool& pool, const TokenTrace& trace,
                                             const std::vector<PolicyOptions>& methods, const ReplayProgress& progress,
-                                            int64_t progress_every) {
+                                            int64_t progress_every, const SessionOptions& session_options) {
   if (trace.prompt.empty()) throw Error("the trace has no prompt tokens; it needs at least one to prefill.");
   LIM_CHECK(!methods.empty());
   const ModelConfig& c = model.config();
@@ -167,7 +167,7 @@ std::vector<RecallRun> replay_recall_shared(const Model& model, ThreadPool& pool
   const int64_t n_prefix = std::clamp<int64_t>(min_budget - n_prompt, 0, total);
   std::vector<int32_t> prefix = trace.prompt;
   prefix.insert(prefix.end(), trace.generated.begin(), trace.generated.begin() + n_prefix);
-  Session session(model, n_ctx, pool, &shared);
+  Session session(model, n_ctx, pool, &shared, session_options);
   const auto start = std::chrono::steady_clock::now();
   session.prefill(prefix);
   for (int64_t i = n_prefix; i < total; ++i) {
@@ -180,7 +180,8 @@ std::vector<RecallRun> replay_recall_shared(const Model& model, ThreadPool& pool
 }
 
 RecallRun replay_recall(const Model& model, ThreadPool& pool, const TokenTrace& trace, const PolicyOptions& options,
-                        const ReplayProgress& progress, int64_t progress_every) {
+                        const ReplayProgress& progress, int64_t progress_every,
+                        const SessionOptions& session_options) {
   if (trace.prompt.empty()) throw Error("the trace has no prompt tokens; it needs at least one to prefill.");
   const ModelConfig& c = model.config();
   const int64_t n_ctx = static_cast<int64_t>(trace.prompt.size() + trace.generated.size());
@@ -206,7 +207,7 @@ RecallRun replay_recall(const Model& model, ThreadPool& pool, const TokenTrace& 
   std::vector<int32_t> prefix = trace.prompt;
   prefix.insert(prefix.end(), trace.generated.begin(), trace.generated.begin() + n_prefix);
 
-  Session session(model, n_ctx, pool, policy.get());
+  Session session(model, n_ctx, pool, policy.get(), session_options);
   session.set_recall_observer([&run, n_prompt](const RecallSample& sample) {
     run.samples.push_back(sample);
     run.samples.back().step = sample.n_kv - n_prompt - 1;  // index of the generated token fed

@@ -41,7 +41,8 @@ using ReplayProgress = std::function<void(int64_t done, int64_t total)>;
 // on. Its recall is 1 up to rounding, which checks the measurement. Samples carry step = i.
 // The session context is the trace length.
 RecallRun replay_recall(const Model& model, ThreadPool& pool, const TokenTrace& trace, const PolicyOptions& options,
-                        const ReplayProgress& progress = {}, int64_t progress_every = 100);
+                        const ReplayProgress& progress = {}, int64_t progress_every = 100,
+                        const SessionOptions& session_options = {});
 
 // Measures every policy of `methods` on one dense replay of the trace. At every step and layer
 // each policy selects from the dense run's queries, keys and logits (selection layers get that
@@ -53,7 +54,8 @@ RecallRun replay_recall(const Model& model, ThreadPool& pool, const TokenTrace& 
 // "dense" reports the mass of every row (1 up to rounding).
 std::vector<RecallRun> replay_recall_shared(const Model& model, ThreadPool& pool, const TokenTrace& trace,
                                             const std::vector<PolicyOptions>& methods,
-                                            const ReplayProgress& progress = {}, int64_t progress_every = 100);
+                                            const ReplayProgress& progress = {}, int64_t progress_every = 100,
+                                            const SessionOptions& session_options = {});
 
 // The layers recall is averaged over: from the first selection layer on, neither dense nor a
 // selection layer (the sparse layers of LessIsMore and TidalDecode). Every method attends

@@ -37,12 +37,14 @@ void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
 
 }  // namespace
 
-Session::Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy)
+Session::Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy,
+                 const SessionOptions& options)
     : model_(model),
       config_(model.config()),
       pool_(pool),
       policy_(policy),
-      cache_(model.config().n_layer, model.config().n_kv_head, n_ctx, model.config().head_dim) {
+      cache_(model.config().n_layer, model.config().n_kv_head, n_ctx, model.config().head_dim,
+             options.kv_type) {
   LIM_CHECK(n_ctx > 0);
   scale_ = 1.0f / std::sqrt(static_cast<float>(config_.head_dim));
   logits_.resize(static_cast<size_t>(config_.n_vocab));
@@ -102,6 +104,38 @@ const float* Session::decode(int32_t token) {
   const float* logits = forward(&token, 1, /*use_policy=*/policy_ != nullptr);
   ++step_;
   return logits;
+}
+
+void Session::copy_prefix_from(const Session& source, int64_t n) {
+  if (&source.model_ != &model_) throw Error("copy_prefix_from: the source session runs a different model.");
+  if (source.cache_.type() != cache_.type()) {
+    throw Error(std::string("copy_prefix_from: the source cache holds ") + dtype_name(source.cache_.type()) +
+                " rows but this session's holds " + dtype_name(cache_.type()) + "; use the same --kv-type.");
+  }
+  if (n_past_ != 0) throw Error("copy_prefix_from: this session already holds tokens; start from a new session.");
+  if (n < 1 || n > source.n_past_ || n > cache_.n_ctx()) {
+    throw Error("copy_prefix_from: cannot copy " + std::to_string(n) + " tokens from a session holding " +
+                std::to_string(source.n_past_) + " into a context of " + std::to_string(cache_.n_ctx()) + ".");
+  }
+  const ModelConfig& c = config_;
+  const size_t bytes = static_cast<size_t>(n) * cache_.row_bytes();
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    for (int64_t g = 0; g < c.n_kv_head; ++g) {
+      std::memcpy(cache_.k(il, g), source.cache_.k(il, g), bytes);
+      std::memcpy(cache_.v(il, g), source.cache_.v(il, g), bytes);
+    }
+  }
+  if (policy_) {
+    // The policy sees each token's keys of all KV heads, as append_kv hands them over.
+    std::vector<float> keys(static_cast<size_t>(c.kv_dim()));
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      for (int64_t pos = 0; pos < n; ++pos) {
+        for (int64_t g = 0; g < c.n_kv_head; ++g) cache_.load_k(il, g, pos, keys.data() + g * c.head_dim);
+        policy_->on_append(il, pos, keys.data());
+      }
+    }
+  }
+  n_past_ = n;
 }
 
 const float* Session::forward(const int32_t* tokens, int64_t n_tokens, bool use_policy) {
@@ -220,9 +254,8 @@ void Session::append_kv(int64_t il, int64_t n_tokens) {
   for (int64_t t = 0; t < n_tokens; ++t) {
     const int64_t pos = n_past_ + t;
     for (int64_t g = 0; g < c.n_kv_head; ++g) {
-      const size_t bytes = sizeof(float) * static_cast<size_t>(c.head_dim);
-      std::memcpy(cache_.k(il, g) + pos * c.head_dim, act_.k.data() + t * c.kv_dim() + g * c.head_dim, bytes);
-      std::memcpy(cache_.v(il, g) + pos * c.head_dim, act_.v.data() + t * c.kv_dim() + g * c.head_dim, bytes);
+      cache_.store(il, g, pos, act_.k.data() + t * c.kv_dim() + g * c.head_dim,
+                   act_.v.data() + t * c.kv_dim() + g * c.head_dim);
     }
     if (policy_) policy_->on_append(il, pos, act_.k.data() + t * c.kv_dim());
   }
@@ -258,7 +291,7 @@ void Session::attend_dense(int64_t il, int64_t n_tokens, LayerRole role) {
       const float* q = act_.q.data() + t * c.q_dim() + g * group * c.head_dim;
       float* out = act_.attn.data() + t * c.q_dim() + g * group * c.head_dim;
       float* logits = role == LayerRole::DenseSelect ? select_logits_.data() + g * group * n : probs;
-      attend_rows(q, group, c.head_dim, cache_.k(il, g), cache_.v(il, g), nullptr, n, scale_, logits,
+      attend_rows(q, group, c.head_dim, cache_.type(), cache_.k(il, g), cache_.v(il, g), nullptr, n, scale_, logits,
                   probs, out);
     }
   });
@@ -301,13 +334,13 @@ void Session::attend_sparse(int64_t il) {
       for (int64_t i = 1; i < group; ++i) shared = shared && policy_->rows(il, g * group + i).rows == first.rows;
 
       if (shared) {
-        attend_rows(q, group, c.head_dim, cache_.k(il, g), cache_.v(il, g), first.rows, first.n, scale_,
+        attend_rows(q, group, c.head_dim, cache_.type(), cache_.k(il, g), cache_.v(il, g), first.rows, first.n, scale_,
                     probs, probs, out);
         continue;
       }
       for (int64_t i = 0; i < group; ++i) {
         const RowSpan span = policy_->rows(il, g * group + i);
-        attend_rows(q + i * c.head_dim, 1, c.head_dim, cache_.k(il, g), cache_.v(il, g), span.rows, span.n,
+        attend_rows(q + i * c.head_dim, 1, c.head_dim, cache_.type(), cache_.k(il, g), cache_.v(il, g), span.rows, span.n,
                     scale_, probs, probs, out + i * c.head_dim);
       }
     }
@@ -341,7 +374,7 @@ void Session::attend_split(int64_t il, float* logits_base) {
       float* probs = decode_probs_.data() + g * group * n;
       float* logits = logits_base ? logits_base + g * group * n : probs;
       const size_t slot = static_cast<size_t>((g * kMaxParts + p) * group);
-      attend_rows_part(act_.q.data() + g * group * c.head_dim, group, c.head_dim, cache_.k(il, g), cache_.v(il, g),
+      attend_rows_part(act_.q.data() + g * group * c.head_dim, group, c.head_dim, cache_.type(), cache_.k(il, g), cache_.v(il, g),
                        group_rows_[static_cast<size_t>(g)], row_begin, row_end, scale_, logits, probs, n,
                        part_max_.data() + slot, part_sum_.data() + slot,
                        part_acc_.data() + slot * static_cast<size_t>(c.head_dim));
@@ -366,7 +399,7 @@ void Session::measure_recall(int64_t il) {
   for (int64_t g = 0; g < c.n_kv_head; ++g) {
     const float* q = act_.q.data() + g * group * c.head_dim;
     float* probs = recall_scratch_.data() + g * group * n_kv;
-    attention_logits(q, group, c.head_dim, cache_.k(il, g), n_kv, scale_, probs);
+    attention_logits(q, group, c.head_dim, cache_.type(), cache_.k(il, g), n_kv, scale_, probs);
     for (int64_t i = 0; i < group; ++i) {
       const int64_t h = g * group + i;
       float* p = probs + i * n_kv;

@@ -42,10 +42,17 @@ struct DecodeTimings {
   double recall_s = 0.0;     // recall measurement, when on
 };
 
+// How a session stores its cache and runs its products.
+struct SessionOptions {
+  DType kv_type = DType::F32;  // KV cache element type: F32, F16 or BF16
+};
+
 class Session {
  public:
   // policy may be null for dense attention. The policy and pool must outlive the session.
-  Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy);
+  // Throws lim::Error for a KV type other than F32, F16 or BF16.
+  Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy,
+          const SessionOptions& options = {});
 
   // Runs tokens through every layer densely at positions n_past() onward and returns the
   // logits of the last one [n_vocab]. Throws lim::Error when they do not fit in the context.
@@ -54,11 +61,20 @@ class Session {
   // Runs one decode step with the attention policy and returns the next-token logits.
   const float* decode(int32_t token);
 
+  // Starts this session from the first n cached tokens of source, as if it had prefilled them:
+  // copies their keys and values, hands the keys to this session's policy (on_append), and sets
+  // n_past() to n. Lets benchmarks measure several policies at one context length after a
+  // single prefill. source must run the same model with the same KV type, this session must be
+  // empty, and n must fit both: otherwise throws lim::Error. The logits of the last copied token
+  // are not available; decode the next token to get logits.
+  void copy_prefix_from(const Session& source, int64_t n);
+
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return cache_.n_ctx(); }
   const AttentionStats& stats() const { return stats_; }
   const DecodeTimings& timings() const { return timings_; }
   const KvCache& cache() const { return cache_; }
+  const Model& model() const { return model_; }
 
   // When set, every sparse layer of every decode step also computes full attention and reports
   // the recall of its selection. Slow; a measurement mode.

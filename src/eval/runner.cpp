@@ -45,14 +45,21 @@ void append_durably(int fd, const std::string& text, const std::string& path) {
 // The settings that must agree between records of the same sample.
 json settings_of(const EvalConfig& c) {
   return {{"max_tokens", c.max_tokens}, {"temperature", c.temperature}, {"top_k", c.top_k},
-          {"top_p", c.top_p}, {"chat", c.chat}};
+          {"top_p", c.top_p}, {"chat", c.chat}, {"kv_type", c.kv_type}};
+}
+
+// Values of settings that records written before the setting existed were run with.
+json setting_default(const std::string& name) {
+  if (name == "kv_type") return "F32";
+  return nullptr;
 }
 
 void check_settings(const json& record, const json& settings, const std::string& path) {
   for (const auto& [name, value] : settings.items()) {
-    if (!record.contains(name) || record[name] != value) {
+    const json recorded = record.contains(name) ? record[name] : setting_default(name);
+    if (recorded != value) {
       throw Error("results file '" + path + "' already contains " + record_key(record) + " written with " + name + " = " +
-                  (record.contains(name) ? record[name].dump() : "unset") + ", not " + value.dump() +
+                  (recorded.is_null() ? "unset" : recorded.dump()) + ", not " + value.dump() +
                   "; rerun with the same settings to resume, or write to another --out file.");
     }
   }

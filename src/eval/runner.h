@@ -70,6 +70,7 @@ struct EvalConfig {
   int64_t top_k = 20;
   double top_p = 0.95;
   bool chat = true;
+  std::string kv_type = "F32";       // KV cache element type
   Shard shard;
 };
 

@@ -1,76 +1,266 @@
-#include "ops/attention.h"
+// Attention kernels, compiled once per SIMD target by Highway's foreach_target and dispatched at
+// run time. The per-target code is in lim::HWY_NAMESPACE; the exported wrappers are at the end.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/attention.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+
+#include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 
 #include "common.h"
-#include "ops/kernels.h"
-#include "ops/vector_inline.h"
+#include "ops/attention.h"
 
+HWY_BEFORE_NAMESPACE();
 namespace lim {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
 
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
 
-LIM_MULTIVERSION void attention_logits(const float* q, int64_t group, int64_t head_dim, const float* k, int64_t n,
-                      float scale, float* logits) {
-  for (int64_t j = 0; j < n; ++j) {
-    const float* kj = k + j * head_dim;
-    for (int64_t h = 0; h < group; ++h) logits[h * n + j] = dot_f32(q + h * head_dim, kj, head_dim) * scale;
+// Rows are widened into a float buffer of this many elements on the stack.
+constexpr int64_t kMaxHeadDim = 1024;
+
+HWY_INLINE float widen(float x) { return x; }
+HWY_INLINE float widen(hwy::float16_t x) { return fp16_to_fp32(x.bits); }
+HWY_INLINE float widen(hwy::bfloat16_t x) { return bf16_to_fp32(x.bits); }
+
+HWY_INLINE VF load_wide(DF df, const float* p) { return hn::LoadU(df, p); }
+HWY_INLINE VF load_wide(DF df, const hwy::float16_t* p) {
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  return hn::PromoteTo(df, hn::LoadU(dh, p));
+}
+HWY_INLINE VF load_wide(DF df, const hwy::bfloat16_t* p) {
+  const hn::Rebind<hwy::bfloat16_t, DF> db;
+  return hn::PromoteTo(df, hn::LoadU(db, p));
+}
+
+// Returns the row as floats: the row itself for F32, else widened into buf.
+template <class T>
+HWY_INLINE const float* row_as_float(const T* row, int64_t n, float* HWY_RESTRICT buf) {
+  if constexpr (std::is_same_v<T, float>) {
+    return row;
+  } else {
+    const DF df;
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+    int64_t i = 0;
+    for (; i + lanes <= n; i += lanes) hn::StoreU(load_wide(df, row + i), df, buf + i);
+    for (; i < n; ++i) buf[i] = widen(row[i]);
+    return buf;
   }
 }
 
-LIM_MULTIVERSION void attend_rows(const float* q, int64_t group, int64_t head_dim, const float* k, const float* v,
-                 const int32_t* rows, int64_t n, float scale, float* logits, float* probs,
-                 float* out) {
-  // Logits: one pass over the K rows, each row dotted with every query head of the group.
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t row = rows ? rows[j] : j;
-    const float* kj = k + row * head_dim;
-    for (int64_t h = 0; h < group; ++h) logits[h * n + j] = dot_f32(q + h * head_dim, kj, head_dim) * scale;
+HWY_INLINE float dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t n) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  VF acc0 = hn::Zero(df);
+  VF acc1 = hn::Zero(df);
+  int64_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
   }
-
-  if (probs != logits) std::memcpy(probs, logits, sizeof(float) * group * n);
-  for (int64_t h = 0; h < group; ++h) softmax(probs + h * n, n);
-
-  // Output: one pass over the V rows.
-  std::fill(out, out + group * head_dim, 0.0f);
-  for (int64_t j = 0; j < n; ++j) {
-    const int64_t row = rows ? rows[j] : j;
-    const float* vj = v + row * head_dim;
-    for (int64_t h = 0; h < group; ++h) axpy(probs[h * n + j], vj, out + h * head_dim, head_dim);
-  }
+  for (; i + lanes <= n; i += lanes) acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
 }
 
-LIM_MULTIVERSION void attend_rows_part(const float* q, int64_t group, int64_t head_dim, const float* k,
-                                       const float* v, const int32_t* rows, int64_t begin, int64_t end,
-                                       float scale, float* logits, float* probs, int64_t ld, float* max,
-                                       float* sum, float* acc) {
+// y += alpha * x over n elements.
+HWY_INLINE void axpy(float alpha, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t n) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const VF a = hn::Set(df, alpha);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::MulAdd(a, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// logits[h * ld + j] = q_h . k_row(j) * scale for j in [begin, end).
+template <class T>
+HWY_INLINE void logits_rows(const float* q, int64_t group, int64_t head_dim, const T* k,
+                            const int32_t* rows, int64_t begin, int64_t end, float scale,
+                            float* logits, int64_t ld) {
+  HWY_ALIGN float buf[kMaxHeadDim];
   for (int64_t j = begin; j < end; ++j) {
     const int64_t row = rows ? rows[j] : j;
-    const float* kj = k + row * head_dim;
-    for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = dot_f32(q + h * head_dim, kj, head_dim) * scale;
+    const float* kj = row_as_float(k + row * head_dim, head_dim, buf);
+    for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = dot(q + h * head_dim, kj, head_dim) * scale;
   }
+}
 
-  for (int64_t h = 0; h < group; ++h) {
-    const float* l = logits + h * ld;
-    float* p = probs + h * ld;
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t j = begin; j < end; ++j) m = std::max(m, l[j]);
-    double s = 0.0;
-    for (int64_t j = begin; j < end; ++j) {
-      p[j] = std::isfinite(m) ? std::exp(l[j] - m) : 0.0f;
-      s += p[j];
-    }
-    max[h] = m;
-    sum[h] = static_cast<float>(s);
+// For one head's logits l[begin, end): p[j] = exp(l[j] - max), and returns {max, sum of p}.
+// With no finite logit every p is 0 and the max is -inf.
+HWY_INLINE void exp_shifted(const float* l, float* p, int64_t begin, int64_t end, float& max_out,
+                            float& sum_out) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+
+  float m = neg_inf;
+  int64_t j = begin;
+  if (end - begin >= lanes) {
+    VF vmax = hn::Set(df, neg_inf);
+    for (; j + lanes <= end; j += lanes) vmax = hn::Max(vmax, hn::LoadU(df, l + j));
+    m = hn::GetLane(hn::MaxOfLanes(df, vmax));
   }
+  for (; j < end; ++j) m = std::max(m, l[j]);
 
+  max_out = m;
+  if (!std::isfinite(m)) {
+    for (j = begin; j < end; ++j) p[j] = 0.0f;
+    sum_out = 0.0f;
+    return;
+  }
+  const VF vm = hn::Set(df, m);
+  VF vsum = hn::Zero(df);
+  j = begin;
+  for (; j + lanes <= end; j += lanes) {
+    const VF e = hn::Exp(df, hn::Sub(hn::LoadU(df, l + j), vm));
+    hn::StoreU(e, df, p + j);
+    vsum = hn::Add(vsum, e);
+  }
+  float s = hn::GetLane(hn::SumOfLanes(df, vsum));
+  for (; j < end; ++j) {
+    p[j] = std::exp(l[j] - m);
+    s += p[j];
+  }
+  sum_out = s;
+}
+
+// acc[h] = sum_j p[h * ld + j] * v_row(j) over j in [begin, end).
+template <class T>
+HWY_INLINE void weighted_values(int64_t group, int64_t head_dim, const T* v, const int32_t* rows,
+                                int64_t begin, int64_t end, const float* probs, int64_t ld,
+                                float* acc) {
+  HWY_ALIGN float buf[kMaxHeadDim];
   std::fill(acc, acc + group * head_dim, 0.0f);
   for (int64_t j = begin; j < end; ++j) {
     const int64_t row = rows ? rows[j] : j;
-    const float* vj = v + row * head_dim;
+    const float* vj = row_as_float(v + row * head_dim, head_dim, buf);
     for (int64_t h = 0; h < group; ++h) axpy(probs[h * ld + j], vj, acc + h * head_dim, head_dim);
+  }
+}
+
+template <class T>
+void attend_part_typed(const float* q, int64_t group, int64_t head_dim, const void* k, const void* v,
+                       const int32_t* rows, int64_t begin, int64_t end, float scale, float* logits,
+                       float* probs, int64_t ld, float* max, float* sum, float* acc) {
+  logits_rows(q, group, head_dim, static_cast<const T*>(k), rows, begin, end, scale, logits, ld);
+  for (int64_t h = 0; h < group; ++h) exp_shifted(logits + h * ld, probs + h * ld, begin, end, max[h], sum[h]);
+  weighted_values(group, head_dim, static_cast<const T*>(v), rows, begin, end, probs, ld, acc);
+}
+
+void AttendRowsPart(const float* q, int64_t group, int64_t head_dim, DType kv_type, const void* k,
+                    const void* v, const int32_t* rows, int64_t begin, int64_t end, float scale,
+                    float* logits, float* probs, int64_t ld, float* max, float* sum, float* acc) {
+  switch (kv_type) {
+    case DType::F16:
+      return attend_part_typed<hwy::float16_t>(q, group, head_dim, k, v, rows, begin, end, scale, logits, probs,
+                                               ld, max, sum, acc);
+    case DType::BF16:
+      return attend_part_typed<hwy::bfloat16_t>(q, group, head_dim, k, v, rows, begin, end, scale, logits,
+                                                probs, ld, max, sum, acc);
+    default:
+      return attend_part_typed<float>(q, group, head_dim, k, v, rows, begin, end, scale, logits, probs, ld,
+                                      max, sum, acc);
+  }
+}
+
+void AttentionLogits(const float* q, int64_t group, int64_t head_dim, DType kv_type, const void* k,
+                     int64_t n, float scale, float* logits) {
+  switch (kv_type) {
+    case DType::F16:
+      return logits_rows(q, group, head_dim, static_cast<const hwy::float16_t*>(k), nullptr, 0, n, scale,
+                         logits, n);
+    case DType::BF16:
+      return logits_rows(q, group, head_dim, static_cast<const hwy::bfloat16_t*>(k), nullptr, 0, n, scale,
+                         logits, n);
+    default:
+      return logits_rows(q, group, head_dim, static_cast<const float*>(k), nullptr, 0, n, scale, logits, n);
+  }
+}
+
+// Scales n values by alpha in place.
+void Scale(float alpha, float* x, int64_t n) {
+  const DF df;
+  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
+  const VF a = hn::Set(df, alpha);
+  int64_t i = 0;
+  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::Mul(a, hn::LoadU(df, x + i)), df, x + i);
+  for (; i < n; ++i) x[i] *= alpha;
+}
+
+void Axpy(float alpha, const float* x, float* y, int64_t n) { axpy(alpha, x, y, n); }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace lim
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace lim {
+
+HWY_EXPORT(AttendRowsPart);
+HWY_EXPORT(AttentionLogits);
+HWY_EXPORT(Scale);
+HWY_EXPORT(Axpy);
+
+namespace {
+
+void check_kv_args(DType kv_type, int64_t head_dim) {
+  LIM_CHECK(is_kv_type(kv_type));
+  LIM_CHECK(head_dim >= 1 && head_dim <= HWY_NAMESPACE::kMaxHeadDim);
+}
+
+}  // namespace
+
+bool is_kv_type(DType type) { return type == DType::F32 || type == DType::F16 || type == DType::BF16; }
+
+void store_kv_row(DType type, const float* x, void* row, int64_t n) {
+  LIM_CHECK(is_kv_type(type));
+  if (type == DType::F32) {
+    std::memcpy(row, x, sizeof(float) * static_cast<size_t>(n));
+    return;
+  }
+  auto* out = static_cast<uint16_t*>(row);
+  for (int64_t i = 0; i < n; ++i) out[i] = type == DType::F16 ? fp32_to_fp16(x[i]) : fp32_to_bf16(x[i]);
+}
+
+void load_kv_row(DType type, const void* row, float* x, int64_t n) {
+  LIM_CHECK(is_kv_type(type));
+  dequantize_row(type, row, x, n);
+}
+
+void attend_rows_part(const float* q, int64_t group, int64_t head_dim, DType kv_type, const void* k,
+                      const void* v, const int32_t* rows, int64_t begin, int64_t end, float scale,
+                      float* logits, float* probs, int64_t ld, float* max, float* sum, float* acc) {
+  check_kv_args(kv_type, head_dim);
+  HWY_DYNAMIC_DISPATCH(AttendRowsPart)(q, group, head_dim, kv_type, k, v, rows, begin, end, scale, logits, probs,
+                                       ld, max, sum, acc);
+}
+
+void attend_rows(const float* q, int64_t group, int64_t head_dim, DType kv_type, const void* k,
+                 const void* v, const int32_t* rows, int64_t n, float scale, float* logits,
+                 float* probs, float* out) {
+  LIM_CHECK(n >= 1);
+  check_kv_args(kv_type, head_dim);
+  // One part over all rows, then normalization: probs become probabilities, out the average.
+  constexpr int64_t kMaxGroup = 64;
+  LIM_CHECK(group >= 1 && group <= kMaxGroup);
+  float max[kMaxGroup];
+  float sum[kMaxGroup];
+  HWY_DYNAMIC_DISPATCH(AttendRowsPart)(q, group, head_dim, kv_type, k, v, rows, 0, n, scale, logits, probs, n,
+                                       max, sum, out);
+  for (int64_t h = 0; h < group; ++h) {
+    // No finite logit (an empty selection): no mass, zero output, as softmax() does.
+    const float inv = sum[h] > 0.0f ? 1.0f / sum[h] : 0.0f;
+    HWY_DYNAMIC_DISPATCH(Scale)(inv, probs + h * n, n);
+    HWY_DYNAMIC_DISPATCH(Scale)(inv, out + h * head_dim, head_dim);
   }
 }
 
@@ -88,11 +278,17 @@ void combine_attention_parts(int64_t n_parts, int64_t group, int64_t head_dim, c
       if (!std::isfinite(part_max)) continue;
       const float weight = std::exp(part_max - m);
       total += static_cast<double>(weight) * sum[p * group + h];
-      axpy(weight, acc + (p * group + h) * head_dim, o, head_dim);
+      HWY_DYNAMIC_DISPATCH(Axpy)(weight, acc + (p * group + h) * head_dim, o, head_dim);
     }
-    const float inv = static_cast<float>(1.0 / total);
-    for (int64_t d = 0; d < head_dim; ++d) o[d] *= inv;
+    HWY_DYNAMIC_DISPATCH(Scale)(static_cast<float>(1.0 / total), o, head_dim);
   }
 }
 
+void attention_logits(const float* q, int64_t group, int64_t head_dim, DType kv_type, const void* k,
+                      int64_t n, float scale, float* logits) {
+  check_kv_args(kv_type, head_dim);
+  HWY_DYNAMIC_DISPATCH(AttentionLogits)(q, group, head_dim, kv_type, k, n, scale, logits);
+}
+
 }  // namespace lim
+#endif  // HWY_ONCE

@@ -40,16 +40,17 @@ void ThreadPool::run_chunk(int index) {
   const int64_t chunk = (task_size_ + n_threads_ - 1) / n_threads_;
   const int64_t begin = std::min<int64_t>(task_size_, chunk * index);
   const int64_t end = std::min<int64_t>(task_size_, begin + chunk);
-  if (begin < end) (*task_)(begin, end, index);
+  if (begin < end) task_(task_context_, begin, end, index);
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
+void ThreadPool::run(int64_t n, Task task, const void* context) {
   if (n <= 0) return;
   if (n_threads_ == 1 || n == 1) {
-    fn(0, n, 0);
+    task(context, 0, n, 0);
     return;
   }
-  task_ = &fn;
+  task_ = task;
+  task_context_ = context;
   task_size_ = n;
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
   {
@@ -70,6 +71,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     }
   }
   task_ = nullptr;
+  task_context_ = nullptr;
 }
 
 void ThreadPool::worker_loop(int index) {

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,15 +26,24 @@ class ThreadPool {
 
   // Runs fn(begin, end, thread_index) over [0, n) split into contiguous chunks, one per thread,
   // and returns when all chunks are done. Not reentrant: fn must not call parallel_for.
-  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+  // fn is called through a plain pointer, never copied, so a call allocates nothing.
+  template <class Fn>
+  void parallel_for(int64_t n, const Fn& fn) {
+    run(n, [](const void* context, int64_t begin, int64_t end, int thread) {
+      (*static_cast<const Fn*>(context))(begin, end, thread);
+    }, &fn);
+  }
 
  private:
+  using Task = void (*)(const void* context, int64_t begin, int64_t end, int thread);
+  void run(int64_t n, Task task, const void* context);
   void worker_loop(int index);
   void run_chunk(int index);
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
-  const std::function<void(int64_t, int64_t, int)>* task_ = nullptr;
+  Task task_ = nullptr;
+  const void* task_context_ = nullptr;
   int64_t task_size_ = 0;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};

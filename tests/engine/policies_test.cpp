@@ -50,11 +50,15 @@ struct RandomLayerData {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (int64_t il = 0; il < n_layer; ++il) {
       for (int64_t g = 0; g < n_kv_head; ++g) {
-        for (int64_t i = 0; i < n_kv * head_dim; ++i) cache.k(il, g)[i] = normal(rng);
+        for (int64_t i = 0; i < n_kv * head_dim; ++i) keys(il, g)[i] = normal(rng);
       }
     }
     for (float& x : q) x = normal(rng) * 2.0f;
   }
+
+  // The F32 key rows of one layer and KV head.
+  float* keys(int64_t il, int64_t g) { return static_cast<float*>(cache.k(il, g)); }
+  const float* keys(int64_t il, int64_t g) const { return static_cast<const float*>(cache.k(il, g)); }
 
   // Calls policy.on_append for every cached position of every layer.
   void append_all(AttentionPolicy& policy) const {
@@ -62,7 +66,7 @@ struct RandomLayerData {
     for (int64_t il = 0; il < n_layer; ++il) {
       for (int64_t pos = 0; pos < n_kv; ++pos) {
         for (int64_t g = 0; g < n_kv_head; ++g) {
-          std::copy(cache.k(il, g) + pos * head_dim, cache.k(il, g) + (pos + 1) * head_dim, row.data() + g * head_dim);
+          std::copy(keys(il, g) + pos * head_dim, keys(il, g) + (pos + 1) * head_dim, row.data() + g * head_dim);
         }
         policy.on_append(il, pos, row.data());
       }
@@ -70,7 +74,7 @@ struct RandomLayerData {
   }
 
   float dot(int64_t il, int64_t head, int64_t pos) const {
-    const float* k = cache.k(il, head / (n_head / n_kv_head)) + pos * head_dim;
+    const float* k = keys(il, head / (n_head / n_kv_head)) + pos * head_dim;
     float s = 0.0f;
     for (int64_t d = 0; d < head_dim; ++d) s += q[static_cast<size_t>(head * head_dim + d)] * k[d];
     return s;

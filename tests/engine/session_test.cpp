@@ -165,13 +165,127 @@ TEST(Session, SparseLayerReadsOnlySelectedRows) {
   for (int64_t g = 0; g < c.n_kv_head; ++g) {
     for (int64_t row = 1; row < 19; ++row) {
       for (int64_t d = 0; d < c.head_dim; ++d) {
-        cache.k(3, g)[row * c.head_dim + d] = std::numeric_limits<float>::quiet_NaN();
-        cache.v(3, g)[row * c.head_dim + d] = std::numeric_limits<float>::quiet_NaN();
+        static_cast<float*>(cache.k(3, g))[row * c.head_dim + d] = std::numeric_limits<float>::quiet_NaN();
+        static_cast<float*>(cache.v(3, g))[row * c.head_dim + d] = std::numeric_limits<float>::quiet_NaN();
       }
     }
   }
   const float* actual = poisoned.decode(tokens[19]);
   for (int64_t i = 0; i < c.n_vocab; ++i) EXPECT_EQ(actual[i], expected_logits[static_cast<size_t>(i)]) << "id " << i;
+}
+
+// Half-precision caches round each key and value to 11 or 8 significant bits; the logits must
+// stay close to the float32 cache's, and BF16 (fewer bits) no closer than F16.
+TEST(Session, HalfPrecisionKvCacheStaysCloseToF32) {
+  TinyModel model(test::TinyModelSpec{});
+  const ModelConfig& c = model->config();
+  const auto tokens = token_sequence(8, c.n_vocab, 3);
+  ThreadPool pool(2);
+  Session f32(*model, 32, pool, nullptr);
+  const auto expected = decode_all(f32, tokens, c.n_vocab);
+
+  double largest = 0.0;
+  for (const auto& step : expected) {
+    for (float x : step) largest = std::max(largest, double(std::abs(x)));
+  }
+  double worst[2] = {0.0, 0.0};
+  const DType types[2] = {DType::F16, DType::BF16};
+  for (int i = 0; i < 2; ++i) {
+    SessionOptions options;
+    options.kv_type = types[i];
+    Session half(*model, 32, pool, nullptr, options);
+    EXPECT_EQ(half.cache().type(), types[i]);
+    EXPECT_EQ(half.cache().bytes() * 2, f32.cache().bytes());
+    const auto actual = decode_all(half, tokens, c.n_vocab);
+    // Random weights amplify rounding from step to step, so only the first steps are compared.
+    for (size_t step = 0; step < 4; ++step) {
+      for (int64_t id = 0; id < c.n_vocab; ++id) {
+        worst[i] = std::max(worst[i], double(std::abs(actual[step][id] - expected[step][id])));
+      }
+    }
+  }
+  // Errors relative to the largest logit: F16 keeps 11 significant bits, BF16 8.
+  worst[0] /= largest;
+  worst[1] /= largest;
+  EXPECT_GT(worst[0], 0.0) << "an F16 cache should round some values";
+  EXPECT_LT(worst[0], 5e-3) << "largest logit " << largest;
+  EXPECT_LT(worst[1], 5e-2) << "largest logit " << largest;
+  EXPECT_LE(worst[0], worst[1]);
+}
+
+TEST(Session, UnsupportedKvTypeIsAnError) {
+  TinyModel model(test::TinyModelSpec{});
+  ThreadPool pool(1);
+  SessionOptions options;
+  options.kv_type = DType::Q8_0;
+  try {
+    Session session(*model, 8, pool, nullptr, options);
+    FAIL() << "expected lim::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Q8_0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("F16"), std::string::npos) << e.what();
+  }
+}
+
+// A session started from another's cache decodes exactly as the source would, for dense
+// attention and for a policy that must see every copied key (LessIsMore's recency window and
+// its selection layers read them).
+TEST(Session, CopiedPrefixDecodesLikeTheSource) {
+  TinyModel model(test::TinyModelSpec{});
+  const ModelConfig& c = model->config();
+  const auto tokens = token_sequence(30, c.n_vocab, 9);
+  ThreadPool pool(2);
+  for (DType kv_type : {DType::F32, DType::F16}) {
+    SessionOptions options;
+    options.kv_type = kv_type;
+    Session source(*model, 64, pool, nullptr, options);
+    source.prefill(std::span<const int32_t>(tokens.data(), 20));
+
+    for (bool sparse : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(kv_type)) + (sparse ? " lessismore" : " dense"));
+      LessIsMorePolicy policy_a(lessismore_params(8), dims_of(*model, 64));
+      LessIsMorePolicy policy_b(lessismore_params(8), dims_of(*model, 64));
+      Session fresh(*model, 64, pool, sparse ? &policy_a : nullptr, options);
+      fresh.prefill(std::span<const int32_t>(tokens.data(), 20));
+      Session copied(*model, 64, pool, sparse ? &policy_b : nullptr, options);
+      copied.copy_prefix_from(source, 20);
+      EXPECT_EQ(copied.n_past(), 20);
+      for (size_t t = 20; t < tokens.size(); ++t) {
+        const float* a = fresh.decode(tokens[t]);
+        const std::vector<float> expected(a, a + c.n_vocab);
+        const float* b = copied.decode(tokens[t]);
+        for (int64_t id = 0; id < c.n_vocab; ++id) ASSERT_EQ(b[id], expected[static_cast<size_t>(id)]) << "step " << t;
+      }
+    }
+
+    // A shorter prefix also works: positions after it are simply not copied.
+    Session shorter(*model, 64, pool, nullptr, options);
+    shorter.copy_prefix_from(source, 12);
+    Session reference(*model, 64, pool, nullptr, options);
+    reference.prefill(std::span<const int32_t>(tokens.data(), 12));
+    const float* a = reference.decode(tokens[12]);
+    const std::vector<float> expected(a, a + c.n_vocab);
+    const float* b = shorter.decode(tokens[12]);
+    for (int64_t id = 0; id < c.n_vocab; ++id) ASSERT_EQ(b[id], expected[static_cast<size_t>(id)]);
+  }
+}
+
+TEST(Session, CopyPrefixRejectsMismatches) {
+  TinyModel model(test::TinyModelSpec{});
+  const auto tokens = token_sequence(10, model->config().n_vocab, 2);
+  ThreadPool pool(1);
+  Session source(*model, 16, pool, nullptr);
+  source.prefill(tokens);
+  SessionOptions half;
+  half.kv_type = DType::F16;
+  Session other_type(*model, 16, pool, nullptr, half);
+  EXPECT_THROW(other_type.copy_prefix_from(source, 5), Error);
+  Session too_small(*model, 4, pool, nullptr);
+  EXPECT_THROW(too_small.copy_prefix_from(source, 5), Error);
+  Session fine(*model, 16, pool, nullptr);
+  EXPECT_THROW(fine.copy_prefix_from(source, 11), Error);
+  fine.copy_prefix_from(source, 10);
+  EXPECT_THROW(fine.copy_prefix_from(source, 10), Error);
 }
 
 TEST(Session, PromptLongerThanContextIsAnError) {
