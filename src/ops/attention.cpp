@@ -4,6 +4,7 @@
 #define HWY_TARGET_INCLUDE "ops/attention.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 
+#include <hwy/cache_control.h>
 #include <hwy/highway.h>
 #include <hwy/contrib/math/math-inl.h>
 
@@ -38,6 +39,18 @@ HWY_INLINE VF load_wide(DF df, const hwy::float16_t* p) {
 HWY_INLINE VF load_wide(DF df, const hwy::bfloat16_t* p) {
   const hn::Rebind<hwy::bfloat16_t, DF> db;
   return hn::PromoteTo(df, hn::LoadU(db, p));
+}
+
+// Rows ahead of the current one whose cache lines are requested early. A selection's rows are
+// scattered over the cache, where the hardware prefetcher, which follows sequential streams,
+// does not fetch them, so without this every row would wait for main memory in turn.
+constexpr int64_t kPrefetchRows = 8;
+
+template <class T>
+HWY_INLINE void prefetch_row(const T* row, int64_t head_dim) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(row);
+  const int64_t n_bytes = head_dim * static_cast<int64_t>(sizeof(T));
+  for (int64_t offset = 0; offset < n_bytes; offset += 64) hwy::Prefetch(bytes + offset);
 }
 
 // Returns the row as floats: the row itself for F32, else widened into buf.
@@ -82,13 +95,19 @@ HWY_INLINE void axpy(float alpha, const float* HWY_RESTRICT x, float* HWY_RESTRI
 }
 
 // logits[h * ld + j] = q_h . k_row(j) * scale for j in [begin, end).
+// v, when given, is the value cache: its rows are prefetched too, so that the pass over the
+// values finds the scattered rows of a selection in the caches.
 template <class T>
-HWY_INLINE void logits_rows(const float* q, int64_t group, int64_t head_dim, const T* k,
+HWY_INLINE void logits_rows(const float* q, int64_t group, int64_t head_dim, const T* k, const T* v,
                             const int32_t* rows, int64_t begin, int64_t end, float scale,
                             float* logits, int64_t ld) {
   HWY_ALIGN float buf[kMaxHeadDim];
   for (int64_t j = begin; j < end; ++j) {
     const int64_t row = rows ? rows[j] : j;
+    if (rows && j + kPrefetchRows < end) {
+      prefetch_row(k + rows[j + kPrefetchRows] * head_dim, head_dim);
+      if (v) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
+    }
     const float* kj = row_as_float(k + row * head_dim, head_dim, buf);
     for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = dot(q + h * head_dim, kj, head_dim) * scale;
   }
@@ -142,6 +161,7 @@ HWY_INLINE void weighted_values(int64_t group, int64_t head_dim, const T* v, con
   std::fill(acc, acc + group * head_dim, 0.0f);
   for (int64_t j = begin; j < end; ++j) {
     const int64_t row = rows ? rows[j] : j;
+    if (rows && j + kPrefetchRows < end) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
     const float* vj = row_as_float(v + row * head_dim, head_dim, buf);
     for (int64_t h = 0; h < group; ++h) axpy(probs[h * ld + j], vj, acc + h * head_dim, head_dim);
   }
@@ -151,7 +171,8 @@ template <class T>
 void attend_part_typed(const float* q, int64_t group, int64_t head_dim, const void* k, const void* v,
                        const int32_t* rows, int64_t begin, int64_t end, float scale, float* logits,
                        float* probs, int64_t ld, float* max, float* sum, float* acc) {
-  logits_rows(q, group, head_dim, static_cast<const T*>(k), rows, begin, end, scale, logits, ld);
+  logits_rows(q, group, head_dim, static_cast<const T*>(k), static_cast<const T*>(v), rows, begin, end, scale,
+              logits, ld);
   for (int64_t h = 0; h < group; ++h) exp_shifted(logits + h * ld, probs + h * ld, begin, end, max[h], sum[h]);
   weighted_values(group, head_dim, static_cast<const T*>(v), rows, begin, end, probs, ld, acc);
 }
@@ -176,13 +197,13 @@ void AttentionLogits(const float* q, int64_t group, int64_t head_dim, DType kv_t
                      int64_t n, float scale, float* logits) {
   switch (kv_type) {
     case DType::F16:
-      return logits_rows(q, group, head_dim, static_cast<const hwy::float16_t*>(k), nullptr, 0, n, scale,
+      return logits_rows<hwy::float16_t>(q, group, head_dim, static_cast<const hwy::float16_t*>(k), nullptr, nullptr, 0, n, scale,
                          logits, n);
     case DType::BF16:
-      return logits_rows(q, group, head_dim, static_cast<const hwy::bfloat16_t*>(k), nullptr, 0, n, scale,
+      return logits_rows<hwy::bfloat16_t>(q, group, head_dim, static_cast<const hwy::bfloat16_t*>(k), nullptr, nullptr, 0, n, scale,
                          logits, n);
     default:
-      return logits_rows(q, group, head_dim, static_cast<const float*>(k), nullptr, 0, n, scale, logits, n);
+      return logits_rows<float>(q, group, head_dim, static_cast<const float*>(k), nullptr, nullptr, 0, n, scale, logits, n);
   }
 }
 
