@@ -40,7 +40,7 @@ CLI::Validator at_least(int64_t minimum);
 // --first-sparse-layer, --page-size, --randomized-topk and --select-every-layer.
 void add_policy_options(CLI::App* cmd, PolicyOptions& options);
 
-// Adds --kv-type (F32, F16 or BF16; any case).
+// Adds --kv-type (F32, F16 or BF16; any case) and --matmul (exact or int8).
 void add_session_options(CLI::App* cmd, SessionOptions& options);
 
 struct PromptOptions {

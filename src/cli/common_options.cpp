@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <cctype>
+#include <map>
 
 #include "cli/commands.h"
 #include "common.h"
@@ -67,6 +68,14 @@ void add_session_options(CLI::App* cmd, SessionOptions& o) {
                   "KV cache element type: F32, F16 or BF16 (F16 and BF16 halve the cache's memory and reads)")
       ->transform(kv_type)
       ->default_str(dtype_name(o.kv_type));
+
+  const std::map<std::string, MatmulPrecision> precisions = {{"exact", MatmulPrecision::Exact},
+                                                             {"int8", MatmulPrecision::Int8Activations}};
+  cmd->add_option("--matmul", o.matmul,
+                  "Decode weight products: int8 quantizes activations to 8 bits for quantized weights "
+                  "(faster), exact dequantizes weights to float")
+      ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case).description("exact|int8"))
+      ->default_str(o.matmul == MatmulPrecision::Exact ? "exact" : "int8");
 }
 
 void add_policy_options(CLI::App* cmd, PolicyOptions& o) {

@@ -40,6 +40,7 @@ void add_bias(float* x, const std::vector<float>& bias, int64_t n_tokens) {
 Session::Session(const Model& model, int64_t n_ctx, ThreadPool& pool, AttentionPolicy* policy,
                  const SessionOptions& options)
     : model_(model),
+      options_(options),
       config_(model.config()),
       pool_(pool),
       policy_(policy),
@@ -187,7 +188,7 @@ void Session::norm_tokens(const std::vector<float>& weight, int64_t n_tokens) {
 
 void Session::timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
   const auto start = Clock::now();
-  matmul(w, x, n_tokens, y, pool_);
+  matmul(w, x, n_tokens, y, pool_, n_tokens == 1 ? options_.matmul : MatmulPrecision::Exact);
   if (timing_) timings_.matmul_s += seconds_since(start);
 }
 

@@ -42,9 +42,14 @@ struct DecodeTimings {
   double recall_s = 0.0;     // recall measurement, when on
 };
 
-// How a session stores its cache and runs its products.
+// Storage and arithmetic choices of a session: the KV cache type and the decode product path.
 struct SessionOptions {
   DType kv_type = DType::F32;  // KV cache element type: F32, F16 or BF16
+  // Path of the decode steps' weight products. Int8Activations quantizes the activation vector
+  // to 8 bits per 32-value block and uses integer dot products for block-quantized weights
+  // (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K), as llama.cpp does. Float weights always take the exact path.
+  // Prefill always uses Exact, because it is faster for batches of tokens.
+  MatmulPrecision matmul = MatmulPrecision::Int8Activations;
 };
 
 class Session {
@@ -97,6 +102,7 @@ class Session {
   void append_kv(int64_t il, int64_t n_tokens);
 
   const Model& model_;
+  SessionOptions options_;
   const ModelConfig& config_;
   ThreadPool& pool_;
   AttentionPolicy* policy_;

@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "ops/attention.h"
+#include "ops/simd_common-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace lim {
@@ -31,14 +32,11 @@ HWY_INLINE float widen(float x) { return x; }
 HWY_INLINE float widen(hwy::float16_t x) { return fp16_to_fp32(x.bits); }
 HWY_INLINE float widen(hwy::bfloat16_t x) { return bf16_to_fp32(x.bits); }
 
+// Widened loads, exact on every target (see LoadF16).
 HWY_INLINE VF load_wide(DF df, const float* p) { return hn::LoadU(df, p); }
-HWY_INLINE VF load_wide(DF df, const hwy::float16_t* p) {
-  const hn::Rebind<hwy::float16_t, DF> dh;
-  return hn::PromoteTo(df, hn::LoadU(dh, p));
-}
+HWY_INLINE VF load_wide(DF df, const hwy::float16_t* p) { return LoadF16(df, reinterpret_cast<const uint8_t*>(p)); }
 HWY_INLINE VF load_wide(DF df, const hwy::bfloat16_t* p) {
-  const hn::Rebind<hwy::bfloat16_t, DF> db;
-  return hn::PromoteTo(df, hn::LoadU(db, p));
+  return LoadBF16(df, reinterpret_cast<const uint8_t*>(p));
 }
 
 // Rows ahead of the current one whose cache lines are requested early. A selection's rows are
@@ -68,33 +66,6 @@ HWY_INLINE const float* row_as_float(const T* row, int64_t n, float* HWY_RESTRIC
   }
 }
 
-HWY_INLINE float dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int64_t n) {
-  const DF df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  VF acc0 = hn::Zero(df);
-  VF acc1 = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + 2 * lanes <= n; i += 2 * lanes) {
-    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
-    acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
-  }
-  for (; i + lanes <= n; i += lanes) acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
-  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-// y += alpha * x over n elements.
-HWY_INLINE void axpy(float alpha, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, int64_t n) {
-  const DF df;
-  const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
-  const VF a = hn::Set(df, alpha);
-  int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) hn::StoreU(hn::MulAdd(a, hn::LoadU(df, x + i), hn::LoadU(df, y + i)), df, y + i);
-  for (; i < n; ++i) y[i] += alpha * x[i];
-}
-
-// logits[h * ld + j] = q_h . k_row(j) * scale for j in [begin, end).
 // v, when given, is the value cache: its rows are prefetched too, so that the pass over the
 // values finds the scattered rows of a selection in the caches.
 template <class T>
@@ -109,12 +80,12 @@ HWY_INLINE void logits_rows(const float* q, int64_t group, int64_t head_dim, con
       if (v) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
     }
     const float* kj = row_as_float(k + row * head_dim, head_dim, buf);
-    for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = dot(q + h * head_dim, kj, head_dim) * scale;
+    for (int64_t h = 0; h < group; ++h) logits[h * ld + j] = DotF32(q + h * head_dim, kj, head_dim) * scale;
   }
 }
 
-// For one head's logits l[begin, end): p[j] = exp(l[j] - max), and returns {max, sum of p}.
-// With no finite logit every p is 0 and the max is -inf.
+// Writes p[j] = exp(l[j] - max) for one head's logits l[begin, end), and returns the max and
+// the sum of p in max_out and sum_out. With no finite logit every p is 0 and the max is -inf.
 HWY_INLINE void exp_shifted(const float* l, float* p, int64_t begin, int64_t end, float& max_out,
                             float& sum_out) {
   const DF df;
@@ -152,7 +123,7 @@ HWY_INLINE void exp_shifted(const float* l, float* p, int64_t begin, int64_t end
   sum_out = s;
 }
 
-// acc[h] = sum_j p[h * ld + j] * v_row(j) over j in [begin, end).
+// Computes acc[h] = sum_j p[h * ld + j] * v_row(j) over j in [begin, end).
 template <class T>
 HWY_INLINE void weighted_values(int64_t group, int64_t head_dim, const T* v, const int32_t* rows,
                                 int64_t begin, int64_t end, const float* probs, int64_t ld,
@@ -163,7 +134,7 @@ HWY_INLINE void weighted_values(int64_t group, int64_t head_dim, const T* v, con
     const int64_t row = rows ? rows[j] : j;
     if (rows && j + kPrefetchRows < end) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
     const float* vj = row_as_float(v + row * head_dim, head_dim, buf);
-    for (int64_t h = 0; h < group; ++h) axpy(probs[h * ld + j], vj, acc + h * head_dim, head_dim);
+    for (int64_t h = 0; h < group; ++h) Axpy(probs[h * ld + j], vj, acc + h * head_dim, head_dim);
   }
 }
 
@@ -217,7 +188,7 @@ void Scale(float alpha, float* x, int64_t n) {
   for (; i < n; ++i) x[i] *= alpha;
 }
 
-void Axpy(float alpha, const float* x, float* y, int64_t n) { axpy(alpha, x, y, n); }
+void AxpyRow(float alpha, const float* x, float* y, int64_t n) { Axpy(alpha, x, y, n); }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace lim
@@ -229,7 +200,7 @@ namespace lim {
 HWY_EXPORT(AttendRowsPart);
 HWY_EXPORT(AttentionLogits);
 HWY_EXPORT(Scale);
-HWY_EXPORT(Axpy);
+HWY_EXPORT(AxpyRow);
 
 namespace {
 
@@ -299,7 +270,7 @@ void combine_attention_parts(int64_t n_parts, int64_t group, int64_t head_dim, c
       if (!std::isfinite(part_max)) continue;
       const float weight = std::exp(part_max - m);
       total += static_cast<double>(weight) * sum[p * group + h];
-      HWY_DYNAMIC_DISPATCH(Axpy)(weight, acc + (p * group + h) * head_dim, o, head_dim);
+      HWY_DYNAMIC_DISPATCH(AxpyRow)(weight, acc + (p * group + h) * head_dim, o, head_dim);
     }
     HWY_DYNAMIC_DISPATCH(Scale)(static_cast<float>(1.0 / total), o, head_dim);
   }

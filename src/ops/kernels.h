@@ -1,4 +1,6 @@
-// Elementwise and reduction kernels of the forward pass, on raw float arrays.
+// Elementwise and reduction kernels of the forward pass, on raw float arrays. The vector loops
+// (rms_norm, silu_mul, softmax and the row kernels behind matmul) are compiled for AVX-512, AVX2
+// and a portable version, and the best one for the CPU is chosen at run time.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +34,24 @@ struct MatrixView {
   int64_t n_cols = 0;
 };
 
-// y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens; x is [n_tokens, n_cols], y is
-// [n_tokens, n_rows]. Rows are split across the pool. With several tokens each weight row is
-// dequantized once per token batch into per-thread scratch of `n_cols` floats.
-void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// Precision of the activations in matmul.
+//   Exact: float dot products with the weights as stored.
+//   Int8Activations: for the block types with has_q8_dot (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K), each
+//     token's activation vector is quantized once to int8 blocks (quantize_q8), and every row
+//     uses integer dot products. ops/quant.h gives the error bound. Float weights (F32, F16,
+//     BF16) keep the exact path.
+enum class MatmulPrecision { Exact, Int8Activations };
+
+// Computes y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens; x is [n_tokens, n_cols], y is
+// [n_tokens, n_rows]. Rows are split across the pool.
+// With several tokens and Exact precision, weight rows are dequantized four at a time into
+// per-thread scratch and reused for every token. With Int8Activations every token runs the same
+// integer row kernel as a single token, so a batch gives the same results as one token at a time.
+// That kernel decodes each row once per token, so for batches Exact is the faster choice.
+// Scratch buffers are per thread and only grow, so a thread allocates only when it first meets a
+// larger shape. One token needs no scratch for Exact, and only the calling thread's quantized
+// vector for Int8Activations.
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+            MatmulPrecision precision = MatmulPrecision::Exact);
 
 }  // namespace lim
