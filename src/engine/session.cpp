@@ -192,13 +192,24 @@ void Session::timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens
   if (timing_) timings_.matmul_s += seconds_since(start);
 }
 
+void Session::timed_matmul_shared(std::span<const MatrixView* const> ws, const float* x, int64_t n_tokens,
+                                  std::span<float* const> ys) {
+  if (n_tokens > 1) {
+    for (size_t i = 0; i < ws.size(); ++i) timed_matmul(*ws[i], x, n_tokens, ys[i]);
+    return;
+  }
+  const auto start = Clock::now();
+  matmul_shared_input(ws, x, ys, pool_, options_.matmul);
+  if (timing_) timings_.matmul_s += seconds_since(start);
+}
+
 void Session::attention_block(int64_t il, int64_t n_tokens, bool use_policy) {
   const LayerWeights& w = model_.layers[static_cast<size_t>(il)];
   const ModelConfig& c = config_;
   norm_tokens(w.attn_norm, n_tokens);
-  timed_matmul(w.wq, act_.xn.data(), n_tokens, act_.q.data());
-  timed_matmul(w.wk, act_.xn.data(), n_tokens, act_.k.data());
-  timed_matmul(w.wv, act_.xn.data(), n_tokens, act_.v.data());
+  const MatrixView* qkv[] = {&w.wq, &w.wk, &w.wv};
+  float* const qkv_out[] = {act_.q.data(), act_.k.data(), act_.v.data()};
+  timed_matmul_shared(qkv, act_.xn.data(), n_tokens, qkv_out);
   add_bias(act_.q.data(), w.bq, n_tokens);
   add_bias(act_.k.data(), w.bk, n_tokens);
   add_bias(act_.v.data(), w.bv, n_tokens);
@@ -427,8 +438,9 @@ void Session::mlp_block(int64_t il, int64_t n_tokens) {
   const LayerWeights& w = model_.layers[static_cast<size_t>(il)];
   const ModelConfig& c = config_;
   norm_tokens(w.ffn_norm, n_tokens);
-  timed_matmul(w.w_gate, act_.xn.data(), n_tokens, act_.gate.data());
-  timed_matmul(w.w_up, act_.xn.data(), n_tokens, act_.up.data());
+  const MatrixView* gate_up[] = {&w.w_gate, &w.w_up};
+  float* const gate_up_out[] = {act_.gate.data(), act_.up.data()};
+  timed_matmul_shared(gate_up, act_.xn.data(), n_tokens, gate_up_out);
   silu_mul(act_.gate.data(), act_.up.data(), n_tokens * c.n_ff, act_.gate.data());
   timed_matmul(w.w_down, act_.gate.data(), n_tokens, act_.proj.data());
   for (int64_t i = 0; i < n_tokens * c.n_embd; ++i) act_.x[static_cast<size_t>(i)] += act_.proj[static_cast<size_t>(i)];

@@ -132,6 +132,9 @@ class Session {
   DecodeTimings timings_;
   bool timing_ = false;  // true inside a decode step
   void timed_matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y);
+  // Products of several matrices with one input: a single parallel loop for one token.
+  void timed_matmul_shared(std::span<const MatrixView* const> ws, const float* x, int64_t n_tokens,
+                           std::span<float* const> ys);
   void norm_tokens(const std::vector<float>& weight, int64_t n_tokens);  // act_.xn = RMSNorm(act_.x)
   std::function<void(const RecallSample&)> recall_observer_;
 };

@@ -138,14 +138,213 @@ HWY_INLINE void weighted_values(int64_t group, int64_t head_dim, const T* v, con
   }
 }
 
+#if !HWY_HAVE_SCALABLE
+// Blocked kernels for fixed-width vectors whose lane count kN divides head_dim (every head size
+// in use on AVX-512 and AVX2). Compared with a dot product and an Axpy per (row, head), they
+// - take the dot products of kN rows with a head as kN partial vectors and reduce them together
+//   (reduce_rows), instead of one horizontal sum per row and head;
+// - keep the output accumulators of a tile of heads and head_dim chunks in registers while they
+//   run over a block of rows (value_tile), instead of loading and storing acc for every row.
+// Other shapes and the scalable targets use the row-by-row kernels above.
+constexpr int64_t kN = static_cast<int64_t>(hn::MaxLanes(DF()));
+
+// Heads whose logits one pass over a block of K rows computes: one accumulator each.
+constexpr int64_t kLogitHeads = 8;
+
+// Value tiles: kValueHeads heads x kValueChunk vectors of accumulators, sized so that the
+// accumulators, one chunk of a V row and the weights fit the 32 vector registers of AVX-512 or
+// the 16 of the other targets.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr int64_t kValueChunk = 4;
+constexpr int64_t kValueHeads = 6;
+#else
+constexpr int64_t kValueChunk = 2;
+constexpr int64_t kValueHeads = 4;
+#endif
+
+// Rows per block of the value pass: the accumulators are loaded and stored once per block.
+constexpr int64_t kValueBlock = 4 * kN;
+
+// part holds kN vectors (row r's partial dot products at part + r * kN); returns the vector
+// whose lane r is the sum of the lanes of row r. Each step adds neighbouring lanes of two
+// vectors and packs both results into one vector, halving the count: kN - 1 steps in all,
+// where reducing each row on its own would take log2(kN) steps per row.
+HWY_INLINE VF reduce_rows(DF df, const float* HWY_RESTRICT part) {
+  VF v[kN];
+  for (int64_t r = 0; r < kN; ++r) v[r] = hn::Load(df, part + r * kN);
+#if HWY_TARGET != HWY_SCALAR
+  for (int64_t count = kN; count > 1; count /= 2) {
+    for (int64_t i = 0; i < count / 2; ++i) {
+      v[i] = hn::Add(hn::ConcatEven(df, v[2 * i + 1], v[2 * i]), hn::ConcatOdd(df, v[2 * i + 1], v[2 * i]));
+    }
+  }
+#endif
+  return v[0];
+}
+
+// Logits of heads [h0, h0 + kH) for the rows of one block, row_ptr[0, count) with count <= kN:
+// stores q_h . k_r * scale at logits[h * ld + j0 + r].
+template <int kH, class T>
+HWY_INLINE void logits_block(const float* q, int64_t head_dim, const T* const* row_ptr, int64_t count,
+                             float scale, float* logits, int64_t ld, int64_t j0, int64_t h0) {
+  const DF df;
+  HWY_ALIGN float part[kH * kN * kN];
+  for (int64_t r = 0; r < kN; ++r) {
+    VF acc[kH];
+    for (int h = 0; h < kH; ++h) acc[h] = hn::Zero(df);
+    if (r < count) {
+      const T* kr = row_ptr[r];
+      for (int64_t d = 0; d < head_dim; d += kN) {
+        const VF kv = load_wide(df, kr + d);
+        for (int h = 0; h < kH; ++h) acc[h] = hn::MulAdd(hn::LoadU(df, q + (h0 + h) * head_dim + d), kv, acc[h]);
+      }
+    }
+    for (int h = 0; h < kH; ++h) hn::Store(acc[h], df, part + (h * kN + r) * kN);
+  }
+  const VF vscale = hn::Set(df, scale);
+  for (int h = 0; h < kH; ++h) {
+    const VF l = hn::Mul(reduce_rows(df, part + h * kN * kN), vscale);
+    float* dst = logits + (h0 + h) * ld + j0;
+    if (count == kN) {
+      hn::StoreU(l, df, dst);
+    } else {
+      HWY_ALIGN float tmp[kN];
+      hn::Store(l, df, tmp);
+      std::copy(tmp, tmp + count, dst);
+    }
+  }
+}
+
+template <int kH, class T>
+HWY_INLINE void logits_block_heads(const float* q, int64_t group, int64_t head_dim, const T* const* row_ptr,
+                                   int64_t count, float scale, float* logits, int64_t ld, int64_t j0) {
+  int64_t h0 = 0;
+  for (; h0 + kH <= group; h0 += kH) logits_block<kH>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+  switch (group - h0) {
+    case 0: return;
+    case 1: return logits_block<1>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 2: return logits_block<2>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 3: return logits_block<3>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 4: return logits_block<4>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 5: return logits_block<5>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 6: return logits_block<6>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    default: return logits_block<7>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+  }
+}
+
+// Same contract as logits_rows.
+template <class T>
+HWY_INLINE void logits_blocked(const float* q, int64_t group, int64_t head_dim, const T* k, const T* v,
+                               const int32_t* rows, int64_t begin, int64_t end, float scale, float* logits,
+                               int64_t ld) {
+  static_assert(kLogitHeads == 8, "logits_block_heads handles remainders of up to 7 heads");
+  const T* row_ptr[kN];
+  for (int64_t j0 = begin; j0 < end; j0 += kN) {
+    const int64_t count = std::min(kN, end - j0);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t j = j0 + r;
+      row_ptr[r] = k + (rows ? rows[j] : j) * head_dim;
+      if (rows && j + kPrefetchRows < end) {
+        prefetch_row(k + rows[j + kPrefetchRows] * head_dim, head_dim);
+        if (v) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
+      }
+    }
+    logits_block_heads<kLogitHeads>(q, group, head_dim, row_ptr, count, scale, logits, ld, j0);
+  }
+}
+
+// acc[h][c0, c0 + kC * kN) += sum_r p[h][r] * v_r[c0, c0 + kC * kN) for heads [h0, h0 + kH) and
+// the rows of one block, with the accumulators in registers.
+template <int kH, int kC, class T>
+HWY_INLINE void value_tile(int64_t head_dim, const T* const* row_ptr, int64_t count, const float* probs,
+                           int64_t ld, int64_t j0, int64_t h0, int64_t c0, float* acc) {
+  const DF df;
+  VF a[kH][kC];
+  for (int h = 0; h < kH; ++h) {
+    for (int c = 0; c < kC; ++c) a[h][c] = hn::LoadU(df, acc + (h0 + h) * head_dim + c0 + c * kN);
+  }
+  for (int64_t r = 0; r < count; ++r) {
+    const T* vr = row_ptr[r] + c0;
+    VF p[kH];
+    for (int h = 0; h < kH; ++h) p[h] = hn::Set(df, probs[(h0 + h) * ld + j0 + r]);
+    for (int c = 0; c < kC; ++c) {
+      const VF x = load_wide(df, vr + c * kN);
+      for (int h = 0; h < kH; ++h) a[h][c] = hn::MulAdd(p[h], x, a[h][c]);
+    }
+  }
+  for (int h = 0; h < kH; ++h) {
+    for (int c = 0; c < kC; ++c) hn::StoreU(a[h][c], df, acc + (h0 + h) * head_dim + c0 + c * kN);
+  }
+}
+
+template <int kH, class T>
+HWY_INLINE void value_tiles(int64_t head_dim, const T* const* row_ptr, int64_t count, const float* probs,
+                            int64_t ld, int64_t j0, int64_t h0, float* acc) {
+  int64_t c0 = 0;
+  for (; c0 + kValueChunk * kN <= head_dim; c0 += kValueChunk * kN) {
+    value_tile<kH, kValueChunk>(head_dim, row_ptr, count, probs, ld, j0, h0, c0, acc);
+  }
+  for (; c0 < head_dim; c0 += kN) value_tile<kH, 1>(head_dim, row_ptr, count, probs, ld, j0, h0, c0, acc);
+}
+
+// Same contract as weighted_values.
+template <class T>
+HWY_INLINE void values_blocked(int64_t group, int64_t head_dim, const T* v, const int32_t* rows, int64_t begin,
+                               int64_t end, const float* probs, int64_t ld, float* acc) {
+  static_assert(kValueHeads >= 4 && kValueHeads <= 6, "the switch below covers remainders of up to 5 heads");
+  std::fill(acc, acc + group * head_dim, 0.0f);
+  const T* row_ptr[kValueBlock];
+  for (int64_t j0 = begin; j0 < end; j0 += kValueBlock) {
+    const int64_t count = std::min(kValueBlock, end - j0);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t j = j0 + r;
+      row_ptr[r] = v + (rows ? rows[j] : j) * head_dim;
+      if (rows && j + kPrefetchRows < end) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
+    }
+    int64_t h0 = 0;
+    for (; h0 + kValueHeads <= group; h0 += kValueHeads) {
+      value_tiles<kValueHeads>(head_dim, row_ptr, count, probs, ld, j0, h0, acc);
+    }
+    switch (group - h0) {
+      case 0: break;
+      case 1: value_tiles<1>(head_dim, row_ptr, count, probs, ld, j0, h0, acc); break;
+      case 2: value_tiles<2>(head_dim, row_ptr, count, probs, ld, j0, h0, acc); break;
+      case 3: value_tiles<3>(head_dim, row_ptr, count, probs, ld, j0, h0, acc); break;
+      case 4: value_tiles<4>(head_dim, row_ptr, count, probs, ld, j0, h0, acc); break;
+      default: value_tiles<5>(head_dim, row_ptr, count, probs, ld, j0, h0, acc); break;
+    }
+  }
+}
+
+// Whether the blocked kernels apply: whole vectors per row.
+HWY_INLINE bool blocked_shape(int64_t head_dim) { return head_dim % kN == 0; }
+#else
+HWY_INLINE bool blocked_shape(int64_t) { return false; }
+#endif  // !HWY_HAVE_SCALABLE
+
+// Logits of rows [begin, end) with either kernel; v as in logits_rows.
+template <class T>
+HWY_INLINE void logits_any(const float* q, int64_t group, int64_t head_dim, const T* k, const T* v,
+                           const int32_t* rows, int64_t begin, int64_t end, float scale, float* logits,
+                           int64_t ld) {
+#if !HWY_HAVE_SCALABLE
+  if (blocked_shape(head_dim)) return logits_blocked(q, group, head_dim, k, v, rows, begin, end, scale, logits, ld);
+#endif
+  logits_rows(q, group, head_dim, k, v, rows, begin, end, scale, logits, ld);
+}
+
 template <class T>
 void attend_part_typed(const float* q, int64_t group, int64_t head_dim, const void* k, const void* v,
                        const int32_t* rows, int64_t begin, int64_t end, float scale, float* logits,
                        float* probs, int64_t ld, float* max, float* sum, float* acc) {
-  logits_rows(q, group, head_dim, static_cast<const T*>(k), static_cast<const T*>(v), rows, begin, end, scale,
-              logits, ld);
+  const T* kt = static_cast<const T*>(k);
+  const T* vt = static_cast<const T*>(v);
+  logits_any(q, group, head_dim, kt, vt, rows, begin, end, scale, logits, ld);
   for (int64_t h = 0; h < group; ++h) exp_shifted(logits + h * ld, probs + h * ld, begin, end, max[h], sum[h]);
-  weighted_values(group, head_dim, static_cast<const T*>(v), rows, begin, end, probs, ld, acc);
+#if !HWY_HAVE_SCALABLE
+  if (blocked_shape(head_dim)) return values_blocked(group, head_dim, vt, rows, begin, end, probs, ld, acc);
+#endif
+  weighted_values(group, head_dim, vt, rows, begin, end, probs, ld, acc);
 }
 
 void AttendRowsPart(const float* q, int64_t group, int64_t head_dim, DType kv_type, const void* k,
@@ -168,13 +367,14 @@ void AttentionLogits(const float* q, int64_t group, int64_t head_dim, DType kv_t
                      int64_t n, float scale, float* logits) {
   switch (kv_type) {
     case DType::F16:
-      return logits_rows<hwy::float16_t>(q, group, head_dim, static_cast<const hwy::float16_t*>(k), nullptr, nullptr, 0, n, scale,
-                         logits, n);
+      return logits_any<hwy::float16_t>(q, group, head_dim, static_cast<const hwy::float16_t*>(k), nullptr,
+                                        nullptr, 0, n, scale, logits, n);
     case DType::BF16:
-      return logits_rows<hwy::bfloat16_t>(q, group, head_dim, static_cast<const hwy::bfloat16_t*>(k), nullptr, nullptr, 0, n, scale,
-                         logits, n);
+      return logits_any<hwy::bfloat16_t>(q, group, head_dim, static_cast<const hwy::bfloat16_t*>(k), nullptr,
+                                         nullptr, 0, n, scale, logits, n);
     default:
-      return logits_rows<float>(q, group, head_dim, static_cast<const float*>(k), nullptr, nullptr, 0, n, scale, logits, n);
+      return logits_any<float>(q, group, head_dim, static_cast<const float*>(k), nullptr, nullptr, 0, n, scale,
+                               logits, n);
   }
 }
 

@@ -302,5 +302,42 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Thr
                     [&job](int64_t begin, int64_t end, int) { job.rows(job, begin, end); });
 }
 
+void matmul_shared_input(std::span<const MatrixView* const> ws, const float* x, std::span<float* const> ys,
+                         ThreadPool& pool, MatmulPrecision precision) {
+  LIM_CHECK(ws.size() == ys.size() && ws.size() <= kMaxSharedInput);
+  if (ws.empty()) return;
+  const int64_t n_cols = ws[0]->n_cols;
+
+  bool any_int8 = false;
+  for (const MatrixView* w : ws) {
+    LIM_CHECK(w->n_cols == n_cols);
+    any_int8 = any_int8 || (precision == MatmulPrecision::Int8Activations && has_q8_dot(w->type));
+  }
+  Q8Vector xq{};
+  if (any_int8) {
+    thread_local Q8Buffer buffer;
+    xq = buffer.quantize(x, n_cols);
+  }
+
+  // Matrix i owns rows [first[i], first[i + 1]) of the combined loop.
+  MatmulJob jobs[kMaxSharedInput];
+  int64_t first[kMaxSharedInput + 1] = {0};
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const MatrixView& w = *ws[i];
+    const bool int8 = precision == MatmulPrecision::Int8Activations && has_q8_dot(w.type);
+    jobs[i] = MatmulJob{&w,    static_cast<const uint8_t*>(w.data), row_bytes(w.type, w.n_cols), x, xq, 1, ys[i],
+                        int8 ? rows_q8_one_token : rows_exact_one_token};
+    first[i + 1] = first[i] + w.n_rows;
+  }
+  const size_t n = ws.size();
+  pool.parallel_for(first[n], [&](int64_t begin, int64_t end, int) {
+    for (size_t i = 0; i < n; ++i) {
+      const int64_t lo = std::max(begin, first[i]);
+      const int64_t hi = std::min(end, first[i + 1]);
+      if (lo < hi) jobs[i].rows(jobs[i], lo - first[i], hi - first[i]);
+    }
+  });
+}
+
 }  // namespace lim
 #endif  // HWY_ONCE

@@ -3,7 +3,9 @@
 // and a portable version, and the best one for the CPU is chosen at run time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "ops/quant.h"
 #include "ops/thread_pool.h"
@@ -53,5 +55,14 @@ enum class MatmulPrecision { Exact, Int8Activations };
 // vector for Int8Activations.
 void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
             MatmulPrecision precision = MatmulPrecision::Exact);
+
+// Computes ys[i] = ws[i] x for one token and up to kMaxSharedInput matrices that read the same
+// input (a layer's Q, K and V projections, or its gate and up projections). The rows of all
+// matrices are split across the pool in one parallel loop, and x is quantized once, which
+// halves or thirds the loop overhead of a decode step's small products. Every matrix must
+// have x's length as its column count. The results equal separate matmul calls exactly.
+inline constexpr size_t kMaxSharedInput = 4;
+void matmul_shared_input(std::span<const MatrixView* const> ws, const float* x, std::span<float* const> ys,
+                         ThreadPool& pool, MatmulPrecision precision = MatmulPrecision::Exact);
 
 }  // namespace lim

@@ -86,9 +86,15 @@ class AttentionKernel : public ::testing::TestWithParam<DType> {};
 
 TEST_P(AttentionKernel, MatchesScalarReferenceOnEveryTarget) {
   const DType type = GetParam();
-  // Head sizes with and without a tail past the widest vector (16 floats), and GQA groups.
-  for (const Shape shape : {Shape{1, 64, 40}, Shape{3, 64, 300}, Shape{4, 128, 70}, Shape{2, 20, 33}, Shape{5, 7, 9}}) {
-    SCOPED_TRACE("group " + std::to_string(shape.group) + " head_dim " + std::to_string(shape.head_dim));
+  // Head sizes that are whole vectors on every target (the blocked kernels: 64, 128, 256) and
+  // ones with a tail past the widest vector (16 floats); groups 1 to 8, and more than the
+  // widest tiles of heads; row counts that are and are not multiples of the row blocks, and 1.
+  const Shape shapes[] = {{1, 64, 40},  {3, 64, 300}, {4, 128, 70}, {2, 20, 33}, {5, 7, 9},   {2, 64, 1},
+                          {6, 64, 131}, {7, 128, 37}, {8, 64, 97},  {5, 256, 29}, {3, 128, 17}, {1, 256, 3},
+                          {9, 64, 50},  {13, 32, 23}, {3, 48, 65},  {8, 16, 2}};
+  for (const Shape shape : shapes) {
+    SCOPED_TRACE("group " + std::to_string(shape.group) + " head_dim " + std::to_string(shape.head_dim) + " rows " +
+                 std::to_string(shape.n_cached));
     std::mt19937 rng(static_cast<uint32_t>(shape.group * 1000 + shape.head_dim));
     const TypedRows k(type, shape.n_cached, shape.head_dim, rng);
     const TypedRows v(type, shape.n_cached, shape.head_dim, rng);
@@ -139,6 +145,45 @@ TEST_P(AttentionKernel, MatchesScalarReferenceOnEveryTarget) {
         combine_attention_parts(parts, shape.group, shape.head_dim, max.data(), sum.data(), acc.data(),
                                 merged.data());
         for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(merged[i], expected_out[i], 2e-5) << "merged " << i;
+
+        // Two parts with logits and probs apart and a padded stride: each part writes its own
+        // columns of both, probs holds exp(l - max) and sums to sum, and nothing else changes.
+        {
+          const int64_t ld = n + 5;
+          const int64_t cut = n / 2;
+          const float marker = 12345.0f;
+          std::vector<float> l(static_cast<size_t>(shape.group * ld), marker), pr(l.size(), marker);
+          std::vector<float> max2(static_cast<size_t>(2 * shape.group)), sum2(max2.size());
+          std::vector<float> acc2(max2.size() * static_cast<size_t>(shape.head_dim));
+          for (int64_t p = 0; p < 2; ++p) {
+            const size_t slot = static_cast<size_t>(p * shape.group);
+            attend_rows_part(q.data(), shape.group, shape.head_dim, type, k.data(), v.data(), row_list,
+                             p == 0 ? 0 : cut, p == 0 ? cut : n, scale, l.data(), pr.data(), ld, max2.data() + slot,
+                             sum2.data() + slot, acc2.data() + slot * static_cast<size_t>(shape.head_dim));
+          }
+          for (int64_t h = 0; h < shape.group; ++h) {
+            for (int64_t j = 0; j < ld; ++j) {
+              const size_t i = static_cast<size_t>(h * ld + j);
+              if (j >= n) {
+                ASSERT_EQ(l[i], marker) << "head " << h << " column " << j;
+                ASSERT_EQ(pr[i], marker) << "head " << h << " column " << j;
+                continue;
+              }
+              ASSERT_NEAR(l[i], expected_logits[static_cast<size_t>(h * n + j)], 1e-4) << "logit " << h << "," << j;
+              const float part_max = max2[static_cast<size_t>((j < cut ? 0 : 1) * shape.group + h)];
+              ASSERT_NEAR(pr[i], std::exp(l[i] - part_max), 1e-6) << "prob " << h << "," << j;
+            }
+            for (int64_t p = 0; p < 2; ++p) {
+              double total = 0.0;
+              for (int64_t j = p == 0 ? 0 : cut; j < (p == 0 ? cut : n); ++j) total += pr[static_cast<size_t>(h * ld + j)];
+              EXPECT_NEAR(total, sum2[static_cast<size_t>(p * shape.group + h)], 1e-5 * (1.0 + total));
+            }
+          }
+          std::vector<float> merged2(out.size());
+          combine_attention_parts(2, shape.group, shape.head_dim, max2.data(), sum2.data(), acc2.data(),
+                                  merged2.data());
+          for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(merged2[i], expected_out[i], 2e-5) << "merged " << i;
+        }
 
         // Logits alone, over rows 0..n_cached-1.
         if (row_list == nullptr) {

@@ -345,6 +345,47 @@ TEST(Matmul, BatchEqualsOneTokenAtATime) {
   }
 }
 
+// One loop over several matrices that share an input gives exactly what separate products give,
+// with mixed weight types (a Q4_K_M file stores V as Q6_K) and on every target.
+TEST(Matmul, SharedInputEqualsSeparateProducts) {
+  ThreadPool pool(2);
+  std::mt19937 rng(21);
+  const int64_t n_cols = 512;
+  const DType types[] = {DType::Q4_K, DType::Q6_K, DType::F32};
+  const int64_t n_rows[] = {96, 33, 7};
+  std::vector<test::Bytes> weights(3);
+  std::vector<MatrixView> views;
+  for (int i = 0; i < 3; ++i) {
+    for (int64_t r = 0; r < n_rows[i]; ++r) {
+      const test::Bytes row = test::random_row(types[i], n_cols, rng);
+      weights[static_cast<size_t>(i)].insert(weights[static_cast<size_t>(i)].end(), row.begin(), row.end());
+    }
+    views.push_back(MatrixView{types[i], weights[static_cast<size_t>(i)].data(), n_rows[i], n_cols});
+  }
+  const auto x = random_vector(rng, size_t(n_cols));
+  test::for_each_simd_target([&] {
+    for (MatmulPrecision precision : {MatmulPrecision::Exact, MatmulPrecision::Int8Activations}) {
+      SCOPED_TRACE(precision == MatmulPrecision::Exact ? "exact" : "int8");
+      std::vector<std::vector<float>> expected(3), actual(3);
+      for (int i = 0; i < 3; ++i) {
+        expected[static_cast<size_t>(i)].resize(static_cast<size_t>(n_rows[i]));
+        actual[static_cast<size_t>(i)].assign(static_cast<size_t>(n_rows[i]), -1.0f);
+        matmul(views[static_cast<size_t>(i)], x.data(), 1, expected[static_cast<size_t>(i)].data(), pool, precision);
+      }
+      const MatrixView* ws[] = {&views[0], &views[1], &views[2]};
+      float* const ys[] = {actual[0].data(), actual[1].data(), actual[2].data()};
+      matmul_shared_input(ws, x.data(), ys, pool, precision);
+      for (int i = 0; i < 3; ++i) {
+        for (int64_t r = 0; r < n_rows[i]; ++r) {
+          ASSERT_EQ(actual[static_cast<size_t>(i)][static_cast<size_t>(r)],
+                    expected[static_cast<size_t>(i)][static_cast<size_t>(r)])
+              << dtype_name(types[i]) << " row " << r;
+        }
+      }
+    }
+  });
+}
+
 TEST(ThreadPool, CoversEveryIndexOnce) {
   ThreadPool pool(3);
   for (int64_t n : {1, 2, 3, 10, 1001}) {
