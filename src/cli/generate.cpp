@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "common.h"
+#include "eval/bench_report.h"
 #include "engine/generator.h"
 #include "engine/model.h"
 #include "formats/hf_config.h"
@@ -155,6 +156,14 @@ void print_summary(const GenerateOptions& o, const ModelConfig& config, const Ge
                  1000.0 * t.total_s / static_cast<double>(t.steps), share(t.matmul_s), share(t.attention_s),
                  share(t.selection_s), recall_part, share(other));
   }
+
+  // The peak includes the weights' file pages that were read (they are memory-mapped), the whole
+  // KV cache (allocated up front for --ctx tokens) and the activations.
+  const double mib = 1024.0 * 1024.0;
+  std::fprintf(stderr, "memory: peak RSS %.1f MiB; weights %.1f MiB, KV cache %.1f MiB (%s, %lld tokens)\n",
+               static_cast<double>(peak_rss_bytes()) / mib, static_cast<double>(model_weight_bytes(o.model)) / mib,
+               static_cast<double>(session.cache().bytes()) / mib, dtype_name(session.cache().type()),
+               static_cast<long long>(session.n_ctx()));
 
   const AttentionStats& s = session.stats();
   if (!policy) {
