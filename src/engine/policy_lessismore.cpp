@@ -62,7 +62,8 @@ LessIsMorePolicy::LessIsMorePolicy(const LessIsMoreParams& params, const PolicyD
 
   const int64_t capacity = std::max<int64_t>(dims_.n_ctx, 1);
   const int64_t max_top = std::min(params_.budget, capacity);
-  candidates_.resize(static_cast<size_t>(capacity));
+  top_k_scratch_.reserve(capacity);
+  merged_.resize(static_cast<size_t>(max_top));
   ranked_.resize(static_cast<size_t>(dims_.n_head * max_top));
   seen_.assign(static_cast<size_t>(capacity), 0);
   selected_.reserve(static_cast<size_t>(max_top));
@@ -133,17 +134,10 @@ void LessIsMorePolicy::rank_heads(const float* logits, const uint8_t* want) {
   const int64_t begin = split_.sinks;
   const int64_t end = n_kv - split_.recent;  // candidates are [begin, end)
   const int64_t top = split_.top;
-  const int64_t n_cand = end - begin;
   // Per head: the `top` candidates with the largest logits, best first (ties: lower position).
   for (int64_t h = 0; h < dims_.n_head; ++h) {
     if (want && !want[h]) continue;
-    const float* s = logits + h * n_kv;
-    int32_t* cand = candidates_.data();
-    std::iota(cand, cand + n_cand, static_cast<int32_t>(begin));
-    auto better = [s](int32_t a, int32_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); };
-    if (top < n_cand) std::nth_element(cand, cand + top, cand + n_cand, better);
-    std::sort(cand, cand + top, better);
-    std::copy(cand, cand + top, ranked_.data() + h * top);
+    top_k_ranked(logits + h * n_kv, begin, end, top, top_k_scratch_, ranked_.data() + h * top);
   }
 }
 
@@ -164,8 +158,7 @@ void LessIsMorePolicy::build_unified() {
     std::fill(seen_.begin(), seen_.end(), 0);
     stamp_ = 1;
   }
-  // The merged positions go to candidates_ (free after ranking), then sinks and recency join.
-  int32_t* merged = candidates_.data();
+  int32_t* merged = merged_.data();
   const int64_t n = merge_by_rank(ranked_.data(), dims_.n_head, top, top, top, seen_, stamp_, merged);
   LIM_CHECK(n == top);
   selected_.resize(static_cast<size_t>(params_.budget));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/policy.h"
+#include "engine/policy_common.h"
 
 namespace lim {
 
@@ -91,7 +92,8 @@ class LessIsMorePolicy final : public AttentionPolicy {
   bool active_ = false;  // budget < n_kv in this step
   BudgetSplit split_;
 
-  std::vector<int32_t> candidates_;  // [n_ctx] scratch for one head's ranking
+  TopKScratch top_k_scratch_;        // one head's ranking
+  std::vector<int32_t> merged_;      // [top] the rank-major merge, in walk order
   std::vector<int32_t> ranked_;      // [n_head, top] each head's top positions, best first
   std::vector<uint32_t> seen_;       // [n_ctx] merge stamps
   uint32_t stamp_ = 0;

@@ -12,7 +12,7 @@ TidalPolicy::TidalPolicy(const TidalParams& params, const PolicyDims& dims) : pa
   sparse_roles_ = roles_from_selection_layers(dims_.n_layer, params_.dense_layers, params_.selection_layers);
 
   const int64_t capacity = std::max<int64_t>(dims_.n_ctx, 1);
-  scratch_.resize(static_cast<size_t>(capacity));
+  scratch_.reserve(capacity);
   sets_.resize(static_cast<size_t>(dims_.n_head * std::min(params_.budget, capacity)));
 }
 
@@ -34,7 +34,7 @@ void TidalPolicy::select(int64_t il, const float* logits) {
   LIM_CHECK(active_);
   const int64_t k = params_.budget;
   for (int64_t h = 0; h < dims_.n_head; ++h) {
-    top_k_positions(logits + h * n_kv_, 0, n_kv_, k, scratch_.data(), sets_.data() + h * k);
+    top_k_positions(logits + h * n_kv_, 0, n_kv_, k, scratch_, sets_.data() + h * k);
   }
   have_selection_ = true;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/policy.h"
+#include "engine/policy_common.h"
 
 namespace lim {
 
@@ -41,7 +42,7 @@ class TidalPolicy final : public AttentionPolicy {
   int64_t n_kv_ = 0;
   bool active_ = false;
   bool have_selection_ = false;
-  std::vector<int32_t> scratch_;  // [n_ctx]
+  TopKScratch scratch_;
   std::vector<int32_t> sets_;     // [n_head, budget] each head's positions, ascending
 };
 

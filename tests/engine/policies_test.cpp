@@ -16,6 +16,7 @@
 #include "common.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
+#include "engine/policy_common.h"
 #include "engine/policy_factory.h"
 #include "engine/policy_lessismore.h"
 #include "engine/policy_oracle.h"
@@ -205,6 +206,149 @@ TEST(Tidal, EachHeadKeepsItsOwnTopK) {
   policy.select(2, logits.data());
   EXPECT_EQ(to_vector(policy.rows(3, 0)), (std::vector<int32_t>{0, 3, 7}));
   EXPECT_EQ(to_vector(policy.rows(3, 1)), (std::vector<int32_t>{1, 2, 6}));
+}
+
+// Tidal's set for each head is exactly that head's top-K over all positions, on logits long
+// enough for the sampled threshold, with ties from a coarse grid.
+TEST(Tidal, LongContextsMatchReference) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  const int64_t n_head = 3;
+  for (int trial = 0; trial < 6; ++trial) {
+    const int64_t n_kv = 2000 + static_cast<int64_t>(rng() % 4000);
+    TidalParams params;
+    params.budget = 1 + static_cast<int64_t>(rng() % 600);
+    params.selection_layers = {2};
+    TidalPolicy policy(params, PolicyDims{4, n_head, 1, 6000, 8});
+    std::vector<float> logits(static_cast<size_t>(n_head * n_kv));
+    for (float& x : logits) x = std::round(normal(rng) * 4.0f) / 4.0f;  // many ties
+    policy.begin_step(n_kv);
+    policy.select(2, logits.data());
+    for (int64_t h = 0; h < n_head; ++h) {
+      const float* s = logits.data() + h * n_kv;
+      std::vector<int32_t> order = iota_rows(0, static_cast<int32_t>(n_kv));
+      std::stable_sort(order.begin(), order.end(), [s](int32_t a, int32_t b) { return s[a] > s[b]; });
+      std::vector<int32_t> expected(order.begin(), order.begin() + params.budget);
+      std::sort(expected.begin(), expected.end());
+      EXPECT_EQ(to_vector(policy.rows(3, h)), expected) << "trial " << trial << " head " << h;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared top-K, against a reference that sorts every position
+
+// The reference order: larger logit first, NaN below everything (-inf included), -0 equal to +0,
+// ties towards the lower position.
+std::vector<int32_t> reference_ranking(const std::vector<float>& s, int64_t begin, int64_t end) {
+  std::vector<int32_t> order = iota_rows(static_cast<int32_t>(begin), static_cast<int32_t>(end));
+  std::stable_sort(order.begin(), order.end(), [&s](int32_t a, int32_t b) {
+    const float x = s[static_cast<size_t>(a)], y = s[static_cast<size_t>(b)];
+    if (std::isnan(x) || std::isnan(y)) return !std::isnan(x) && std::isnan(y);
+    return x > y;
+  });
+  return order;
+}
+
+// Draws logits of one of several shapes: continuous normal, a coarse grid with many ties, a few
+// distinct values, or a mix with -inf, +inf, -0, +0 and NaN.
+std::vector<float> random_topk_input(int64_t n, int shape, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> s(static_cast<size_t>(n));
+  for (float& x : s) {
+    switch (shape) {
+      case 0: x = normal(rng); break;
+      case 1: x = std::round(normal(rng) * 2.0f) / 2.0f; break;
+      case 2: x = static_cast<float>(rng() % 3); break;
+      default: {
+        static const float kSpecial[] = {-INFINITY, INFINITY, -0.0f, 0.0f, NAN};
+        const uint32_t r = rng() % 10;
+        x = r < 5 ? kSpecial[r] : std::round(normal(rng));
+      }
+    }
+  }
+  return s;
+}
+
+void expect_top_k_matches_reference(const std::vector<float>& s, int64_t begin, int64_t end, int64_t k,
+                                    const std::string& what) {
+  const std::vector<int32_t> order = reference_ranking(s, begin, end);
+  const std::vector<int32_t> ranked(order.begin(), order.begin() + k);
+  std::vector<int32_t> ascending = ranked;
+  std::sort(ascending.begin(), ascending.end());
+
+  TopKScratch scratch(end - begin);
+  std::vector<int32_t> out(static_cast<size_t>(k) + 1, -7);
+  top_k_ranked(s.data(), begin, end, k, scratch, out.data());
+  EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + k), ranked) << what << " (ranked)";
+  EXPECT_EQ(out[static_cast<size_t>(k)], -7) << what << ": wrote past k";
+
+  std::fill(out.begin(), out.end(), -7);
+  top_k_positions(s.data(), begin, end, k, scratch, out.data());
+  EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + k), ascending) << what << " (ascending)";
+  EXPECT_EQ(out[static_cast<size_t>(k)], -7) << what << ": wrote past k";
+
+  std::vector<int32_t> plain_scratch(static_cast<size_t>(end - begin));
+  std::fill(out.begin(), out.end(), -7);
+  top_k_positions(s.data(), begin, end, k, plain_scratch.data(), out.data());
+  EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + k), ascending) << what << " (plain scratch)";
+}
+
+TEST(TopK, RandomInputsMatchReference) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int shape = trial % 4;
+    // Short ranges take the path without a sampled threshold; long ones with a small k use it.
+    const int64_t n = trial % 2 ? 1 + static_cast<int64_t>(rng() % 200) : 1024 + static_cast<int64_t>(rng() % 9000);
+    const std::vector<float> s = random_topk_input(n, shape, rng);
+    const int64_t begin = static_cast<int64_t>(rng() % 8 == 0 ? rng() % (n / 2 + 1) : 0);
+    const int64_t end = n - static_cast<int64_t>(rng() % 4 == 0 ? rng() % ((n - begin) / 2 + 1) : 0);
+    const int64_t range = end - begin;
+    const int64_t k = trial % 3 == 0 ? static_cast<int64_t>(rng() % (range + 1))
+                                     : static_cast<int64_t>(rng() % (range / 8 + 1));
+    expect_top_k_matches_reference(s, begin, end, k,
+                                   "trial " + std::to_string(trial) + " shape " + std::to_string(shape) + " n " +
+                                       std::to_string(n) + " [" + std::to_string(begin) + ", " +
+                                       std::to_string(end) + ") k " + std::to_string(k));
+  }
+}
+
+TEST(TopK, EdgeCases) {
+  std::mt19937 rng(9);
+  const std::vector<float> s = random_topk_input(5000, 0, rng);
+  for (int64_t k : {0, 1, 2, 4999, 5000}) expect_top_k_matches_reference(s, 0, 5000, k, "k " + std::to_string(k));
+  expect_top_k_matches_reference(s, 100, 100, 0, "empty range");
+  expect_top_k_matches_reference(s, 4999, 5000, 1, "one position");
+
+  const std::vector<float> equal(4096, 1.5f);  // every position ties: the lowest ones win
+  expect_top_k_matches_reference(equal, 0, 4096, 300, "all equal");
+  const std::vector<float> minus_inf(4096, -INFINITY);
+  expect_top_k_matches_reference(minus_inf, 7, 4000, 50, "all -inf");
+  std::vector<float> nan_tail(4096, NAN);  // fewer real values than k: NaN positions fill up
+  for (int i = 0; i < 20; ++i) nan_tail[static_cast<size_t>(i * 100)] = static_cast<float>(i % 3);
+  expect_top_k_matches_reference(nan_tail, 0, 4096, 64, "mostly NaN");
+  std::vector<float> zeros(4096, 0.0f);
+  for (size_t i = 0; i < zeros.size(); i += 3) zeros[i] = -0.0f;  // -0 and +0 tie by position
+  expect_top_k_matches_reference(zeros, 0, 4096, 100, "signed zeros");
+}
+
+// The threshold comes from a sample of evenly spaced logits (256 of them, in the middle of each
+// stride). When the sampled positions hold the best logits, the threshold keeps fewer than k and
+// the full path must take over; when they hold the worst, it keeps almost everything.
+TEST(TopK, SampledPositionsBestOrWorst) {
+  std::mt19937 rng(17);
+  for (int64_t n : {4096, 8188, 8192}) {
+    const int64_t stride = n / 256;
+    for (float sampled : {100.0f, -100.0f}) {
+      std::vector<float> s = random_topk_input(n, 1, rng);
+      for (int64_t i = 0; i < 256; ++i) s[static_cast<size_t>(i * stride + stride / 2)] = sampled + static_cast<float>(i % 5);
+      for (int64_t k : {n / 32, n / 20, n / 5}) {
+        expect_top_k_matches_reference(s, 0, n, k,
+                                       "n " + std::to_string(n) + " sampled " + std::to_string(sampled) + " k " +
+                                           std::to_string(k));
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
