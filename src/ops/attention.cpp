@@ -139,13 +139,11 @@ HWY_INLINE void weighted_values(int64_t group, int64_t head_dim, const T* v, con
 }
 
 #if !HWY_HAVE_SCALABLE
-// Blocked kernels for fixed-width vectors whose lane count kN divides head_dim (every head size
-// in use on AVX-512 and AVX2). Compared with a dot product and an Axpy per (row, head), they
-// - take the dot products of kN rows with a head as kN partial vectors and reduce them together
-//   (reduce_rows), instead of one horizontal sum per row and head;
-// - keep the output accumulators of a tile of heads and head_dim chunks in registers while they
-//   run over a block of rows (value_tile), instead of loading and storing acc for every row.
-// Other shapes and the scalable targets use the row-by-row kernels above.
+// Blocked kernels for fixed-width vectors whose lane count kN divides head_dim (64, 128 and 256
+// on every target). Instead of a dot product and an Axpy per (row, head), they reduce the
+// partial dot products of kN rows together (reduce_rows), and keep the output accumulators of a
+// tile of heads in registers over a block of rows (value_tile). Other head sizes and the
+// scalable targets use the row-by-row kernels above.
 constexpr int64_t kN = static_cast<int64_t>(hn::MaxLanes(DF()));
 
 // Heads whose logits one pass over a block of K rows computes: one accumulator each.
@@ -165,8 +163,8 @@ constexpr int64_t kValueHeads = 4;
 // Rows per block of the value pass: the accumulators are loaded and stored once per block.
 constexpr int64_t kValueBlock = 4 * kN;
 
-// part holds kN vectors (row r's partial dot products at part + r * kN); returns the vector
-// whose lane r is the sum of the lanes of row r. Each step adds neighbouring lanes of two
+// Returns the vector whose lane r is the sum of the lanes of row r, for the kN vectors of
+// partial dot products at part + r * kN. Each step adds neighbouring lanes of two
 // vectors and packs both results into one vector, halving the count: kN - 1 steps in all,
 // where reducing each row on its own would take log2(kN) steps per row.
 HWY_INLINE VF reduce_rows(DF df, const float* HWY_RESTRICT part) {
@@ -183,23 +181,43 @@ HWY_INLINE VF reduce_rows(DF df, const float* HWY_RESTRICT part) {
 }
 
 // Logits of heads [h0, h0 + kH) for the rows of one block, row_ptr[0, count) with count <= kN:
-// stores q_h . k_r * scale at logits[h * ld + j0 + r].
-template <int kH, class T>
+// stores q_h . k_r * scale at logits[h * ld + j0 + r]. kV is head_dim / kN for the common
+// sizes, so that the queries stay in registers, and 0 for the others, which read them from memory.
+template <int kH, int kV, class T>
 HWY_INLINE void logits_block(const float* q, int64_t head_dim, const T* const* row_ptr, int64_t count,
                              float scale, float* logits, int64_t ld, int64_t j0, int64_t h0) {
   const DF df;
   HWY_ALIGN float part[kH * kN * kN];
-  for (int64_t r = 0; r < kN; ++r) {
-    VF acc[kH];
-    for (int h = 0; h < kH; ++h) acc[h] = hn::Zero(df);
-    if (r < count) {
-      const T* kr = row_ptr[r];
-      for (int64_t d = 0; d < head_dim; d += kN) {
-        const VF kv = load_wide(df, kr + d);
-        for (int h = 0; h < kH; ++h) acc[h] = hn::MulAdd(hn::LoadU(df, q + (h0 + h) * head_dim + d), kv, acc[h]);
-      }
+  if constexpr (kV > 0) {
+    VF qv[kH][kV];
+    for (int h = 0; h < kH; ++h) {
+      for (int i = 0; i < kV; ++i) qv[h][i] = hn::LoadU(df, q + (h0 + h) * head_dim + i * kN);
     }
-    for (int h = 0; h < kH; ++h) hn::Store(acc[h], df, part + (h * kN + r) * kN);
+    for (int64_t r = 0; r < kN; ++r) {
+      VF acc[kH];
+      for (int h = 0; h < kH; ++h) acc[h] = hn::Zero(df);
+      if (r < count) {
+        const T* kr = row_ptr[r];
+        for (int i = 0; i < kV; ++i) {
+          const VF kv = load_wide(df, kr + i * kN);
+          for (int h = 0; h < kH; ++h) acc[h] = hn::MulAdd(qv[h][i], kv, acc[h]);
+        }
+      }
+      for (int h = 0; h < kH; ++h) hn::Store(acc[h], df, part + (h * kN + r) * kN);
+    }
+  } else {
+    for (int64_t r = 0; r < kN; ++r) {
+      VF acc[kH];
+      for (int h = 0; h < kH; ++h) acc[h] = hn::Zero(df);
+      if (r < count) {
+        const T* kr = row_ptr[r];
+        for (int64_t d = 0; d < head_dim; d += kN) {
+          const VF kv = load_wide(df, kr + d);
+          for (int h = 0; h < kH; ++h) acc[h] = hn::MulAdd(hn::LoadU(df, q + (h0 + h) * head_dim + d), kv, acc[h]);
+        }
+      }
+      for (int h = 0; h < kH; ++h) hn::Store(acc[h], df, part + (h * kN + r) * kN);
+    }
   }
   const VF vscale = hn::Set(df, scale);
   for (int h = 0; h < kH; ++h) {
@@ -215,20 +233,23 @@ HWY_INLINE void logits_block(const float* q, int64_t head_dim, const T* const* r
   }
 }
 
-template <int kH, class T>
+template <int kV, class T>
 HWY_INLINE void logits_block_heads(const float* q, int64_t group, int64_t head_dim, const T* const* row_ptr,
                                    int64_t count, float scale, float* logits, int64_t ld, int64_t j0) {
+  static_assert(kLogitHeads == 8, "the switch below covers remainders of up to 7 heads");
   int64_t h0 = 0;
-  for (; h0 + kH <= group; h0 += kH) logits_block<kH>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+  for (; h0 + kLogitHeads <= group; h0 += kLogitHeads) {
+    logits_block<kLogitHeads, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+  }
   switch (group - h0) {
     case 0: return;
-    case 1: return logits_block<1>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
-    case 2: return logits_block<2>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
-    case 3: return logits_block<3>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
-    case 4: return logits_block<4>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
-    case 5: return logits_block<5>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
-    case 6: return logits_block<6>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
-    default: return logits_block<7>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 1: return logits_block<1, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 2: return logits_block<2, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 3: return logits_block<3, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 4: return logits_block<4, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 5: return logits_block<5, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    case 6: return logits_block<6, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
+    default: return logits_block<7, kV>(q, head_dim, row_ptr, count, scale, logits, ld, j0, h0);
   }
 }
 
@@ -237,7 +258,6 @@ template <class T>
 HWY_INLINE void logits_blocked(const float* q, int64_t group, int64_t head_dim, const T* k, const T* v,
                                const int32_t* rows, int64_t begin, int64_t end, float scale, float* logits,
                                int64_t ld) {
-  static_assert(kLogitHeads == 8, "logits_block_heads handles remainders of up to 7 heads");
   const T* row_ptr[kN];
   for (int64_t j0 = begin; j0 < end; j0 += kN) {
     const int64_t count = std::min(kN, end - j0);
@@ -249,7 +269,11 @@ HWY_INLINE void logits_blocked(const float* q, int64_t group, int64_t head_dim, 
         if (v) prefetch_row(v + rows[j + kPrefetchRows] * head_dim, head_dim);
       }
     }
-    logits_block_heads<kLogitHeads>(q, group, head_dim, row_ptr, count, scale, logits, ld, j0);
+    switch (head_dim / kN) {
+      case 4: logits_block_heads<4>(q, group, head_dim, row_ptr, count, scale, logits, ld, j0); break;
+      case 8: logits_block_heads<8>(q, group, head_dim, row_ptr, count, scale, logits, ld, j0); break;
+      default: logits_block_heads<0>(q, group, head_dim, row_ptr, count, scale, logits, ld, j0); break;
+    }
   }
 }
 

@@ -86,9 +86,9 @@ class AttentionKernel : public ::testing::TestWithParam<DType> {};
 
 TEST_P(AttentionKernel, MatchesScalarReferenceOnEveryTarget) {
   const DType type = GetParam();
-  // Head sizes that are whole vectors on every target (the blocked kernels: 64, 128, 256) and
-  // ones with a tail past the widest vector (16 floats); groups 1 to 8, and more than the
-  // widest tiles of heads; row counts that are and are not multiples of the row blocks, and 1.
+  // Head sizes that are whole vectors on every target (64, 128, 256: the blocked kernels) and
+  // ones with a tail past the widest vector (16 floats). Groups run from 1 to 13, more than the
+  // widest tile of heads. Row counts include 1 and counts that are not multiples of a block.
   const Shape shapes[] = {{1, 64, 40},  {3, 64, 300}, {4, 128, 70}, {2, 20, 33}, {5, 7, 9},   {2, 64, 1},
                           {6, 64, 131}, {7, 128, 37}, {8, 64, 97},  {5, 256, 29}, {3, 128, 17}, {1, 256, 3},
                           {9, 64, 50},  {13, 32, 23}, {3, 48, 65},  {8, 16, 2}};
@@ -147,7 +147,7 @@ TEST_P(AttentionKernel, MatchesScalarReferenceOnEveryTarget) {
         for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(merged[i], expected_out[i], 2e-5) << "merged " << i;
 
         // Two parts with logits and probs apart and a padded stride: each part writes its own
-        // columns of both, probs holds exp(l - max) and sums to sum, and nothing else changes.
+        // columns of both, probs is exp(l - max) and sums to sum, and nothing else changes.
         {
           const int64_t ld = n + 5;
           const int64_t cut = n / 2;
