@@ -52,6 +52,7 @@ PY
 echo "bench-peer: llama.cpp at contexts $contexts" >&2
 "$venv/bin/python" - "$model" "$work/prompt.txt" "$threads" "$contexts" "$n_tokens" >"$work/peer.tsv" <<'PY'
 import statistics, sys, time
+import llama_cpp
 from llama_cpp import Llama
 
 model, prompt_file, threads, contexts, n_tokens = sys.argv[1:6]
@@ -66,7 +67,9 @@ while len(tokens) < max(contexts):
     tokens += tokens
 for context in contexts:
     medians = []
+    evals = []
     for _ in range(repeats):
+        llama_cpp.llama_perf_context_reset(llm._ctx.ctx)
         stamps = []
         # reset=True: the prompt is evaluated again, so each repetition starts at context L.
         for _token in llm.generate(tokens[:context], temp=0.0, top_k=1, reset=True):
@@ -75,7 +78,12 @@ for context in contexts:
                 break
         steps = [b - a for a, b in zip(stamps, stamps[1:])]
         medians.append(1000.0 * statistics.median(steps))
-    print(f"{context}\t{statistics.median(medians):.3f}\t{min(medians):.3f}\t{max(medians):.3f}")
+        # llama.cpp's own count of the time spent evaluating generated tokens, without the
+        # Python wrapper's sampling and bookkeeping between tokens.
+        perf = llama_cpp.llama_perf_context(llm._ctx.ctx)
+        evals.append(perf.t_eval_ms / max(perf.n_eval, 1))
+    print(f"{context}\t{statistics.median(medians):.3f}\t{min(medians):.3f}\t{max(medians):.3f}"
+          f"\t{statistics.median(evals):.3f}")
     print(f"bench-peer: llama.cpp L={context}: {statistics.median(medians):.2f} ms/token", file=sys.stderr)
 PY
 
@@ -89,8 +97,8 @@ import json, sys
 peer_file, lim_file, model, threads, n_tokens, version = sys.argv[1:7]
 peer = {}
 for line in open(peer_file):
-    context, median, low, high = line.split("\t")
-    peer[int(context)] = (float(median), float(low), float(high))
+    context, median, low, high, evaluation = line.split("\t")
+    peer[int(context)] = (float(median), float(low), float(high), float(evaluation))
 lim = {}
 for line in open(lim_file):
     record = json.loads(line)
@@ -99,15 +107,18 @@ for line in open(lim_file):
 print(f"Model: {model}; {threads} threads; greedy decode, median of 3 repetitions of {n_tokens} steps.")
 print(f"llama.cpp: llama-cpp-python {version} built with GGML_NATIVE=ON. lim: `lim bench --methods dense`.")
 print()
-print("| context | llama.cpp ms/token | lim ms/token | lim / llama.cpp |")
-print("| ---: | ---: | ---: | ---: |")
+print("| context | llama.cpp ms/token | llama.cpp eval ms/token | lim ms/token | lim / llama.cpp eval |")
+print("| ---: | ---: | ---: | ---: | ---: |")
 for context in sorted(peer):
     p = peer[context]
     l = lim.get(context)
     if l is None:
-        print(f"| {context} | {p[0]:.2f} ({p[1]:.2f}–{p[2]:.2f}) | – | – |")
+        print(f"| {context} | {p[0]:.2f} ({p[1]:.2f}–{p[2]:.2f}) | {p[3]:.2f} | – | – |")
         continue
-    print(f"| {context} | {p[0]:.2f} ({p[1]:.2f}–{p[2]:.2f}) | {l[0]:.2f} ({l[1]:.2f}–{l[2]:.2f}) | {l[0] / p[0]:.2f} |")
+    print(f"| {context} | {p[0]:.2f} ({p[1]:.2f}–{p[2]:.2f}) | {p[3]:.2f} | {l[0]:.2f} ({l[1]:.2f}–{l[2]:.2f}) "
+          f"| {l[0] / p[3]:.2f} |")
 print()
-print("A ratio below 1 means lim is faster.")
+print("llama.cpp ms/token is the wall time between generated tokens in llama-cpp-python; eval ms/token")
+print("is llama.cpp's own evaluation time per generated token (llama_perf_context), without the Python")
+print("wrapper. The ratio compares lim with the latter. A ratio below 1 means lim is faster.")
 PY
