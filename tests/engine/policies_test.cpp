@@ -25,6 +25,7 @@
 #include "engine/policy_tidal.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
+#include "support/simd_targets.h"
 #include "support/tiny_model.h"
 
 namespace lim {
@@ -294,23 +295,26 @@ void expect_top_k_matches_reference(const std::vector<float>& s, int64_t begin, 
   EXPECT_EQ(std::vector<int32_t>(out.begin(), out.begin() + k), ascending) << what << " (plain scratch)";
 }
 
+// The candidate filter is dispatched per SIMD target, so every compiled version is checked.
 TEST(TopK, RandomInputsMatchReference) {
-  std::mt19937 rng(3);
-  for (int trial = 0; trial < 200; ++trial) {
-    const int shape = trial % 4;
-    // Short ranges take the path without a sampled threshold; long ones with a small k use it.
-    const int64_t n = trial % 2 ? 1 + static_cast<int64_t>(rng() % 200) : 1024 + static_cast<int64_t>(rng() % 9000);
-    const std::vector<float> s = random_topk_input(n, shape, rng);
-    const int64_t begin = static_cast<int64_t>(rng() % 8 == 0 ? rng() % (n / 2 + 1) : 0);
-    const int64_t end = n - static_cast<int64_t>(rng() % 4 == 0 ? rng() % ((n - begin) / 2 + 1) : 0);
-    const int64_t range = end - begin;
-    const int64_t k = trial % 3 == 0 ? static_cast<int64_t>(rng() % (range + 1))
-                                     : static_cast<int64_t>(rng() % (range / 8 + 1));
-    expect_top_k_matches_reference(s, begin, end, k,
-                                   "trial " + std::to_string(trial) + " shape " + std::to_string(shape) + " n " +
-                                       std::to_string(n) + " [" + std::to_string(begin) + ", " +
-                                       std::to_string(end) + ") k " + std::to_string(k));
-  }
+  test::for_each_simd_target([] {
+    std::mt19937 rng(3);
+    for (int trial = 0; trial < 200; ++trial) {
+      const int shape = trial % 4;
+      // Short ranges take the path without a sampled threshold; long ones with a small k use it.
+      const int64_t n = trial % 2 ? 1 + static_cast<int64_t>(rng() % 200) : 1024 + static_cast<int64_t>(rng() % 9000);
+      const std::vector<float> s = random_topk_input(n, shape, rng);
+      const int64_t begin = static_cast<int64_t>(rng() % 8 == 0 ? rng() % (n / 2 + 1) : 0);
+      const int64_t end = n - static_cast<int64_t>(rng() % 4 == 0 ? rng() % ((n - begin) / 2 + 1) : 0);
+      const int64_t range = end - begin;
+      const int64_t k = trial % 3 == 0 ? static_cast<int64_t>(rng() % (range + 1))
+                                       : static_cast<int64_t>(rng() % (range / 8 + 1));
+      expect_top_k_matches_reference(s, begin, end, k,
+                                     "trial " + std::to_string(trial) + " shape " + std::to_string(shape) + " n " +
+                                         std::to_string(n) + " [" + std::to_string(begin) + ", " +
+                                         std::to_string(end) + ") k " + std::to_string(k));
+    }
+  });
 }
 
 TEST(TopK, EdgeCases) {
