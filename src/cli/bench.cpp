@@ -48,16 +48,10 @@ struct PromptSource {
   std::string description;
 };
 
-std::string read_prompt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open --prompt-file '" + path + "'; check the path, or leave the option out.");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // --prompt-file, else the GSM8K test questions of the shared data directory, else nothing.
 PromptSource prompt_source(const BenchOptions& o) {
   if (!o.prompt_file.empty()) {
-    std::string text = read_prompt_file(o.prompt_file);
+    std::string text = read_text_file(o.prompt_file, "--prompt-file");
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
       throw Error("--prompt-file '" + o.prompt_file + "' is empty; give a file with text in it.");
     }
@@ -79,6 +73,13 @@ PromptSource prompt_source(const BenchOptions& o) {
 
 // Fails before the minutes of measuring, rather than after them, when an output cannot be written.
 void check_outputs(const BenchOptions& o) {
+  for (const auto& [option, path] : {std::pair<const char*, const std::string&>{"--jsonl", o.jsonl},
+                                     std::pair<const char*, const std::string&>{"--markdown", o.markdown}}) {
+    std::error_code ec;
+    if (!path.empty() && std::filesystem::is_directory(path, ec)) {
+      throw Error(std::string(option) + " '" + path + "' is a directory; give a file path inside it.");
+    }
+  }
   if (!o.jsonl.empty() && !std::ofstream(o.jsonl, std::ios::app | std::ios::binary)) {
     throw Error("cannot append to --jsonl file '" + o.jsonl + "'; check that its directory exists and is writable.");
   }
@@ -123,12 +124,14 @@ int run_bench_command(BenchOptions& o) {
   if (source.texts.empty()) source.description += " (seed " + std::to_string(o.seed) + ")";
 
   ThreadPool pool(o.threads);
+  warn_if_oversubscribed(pool.n_threads());
   BenchSetup setup;
   setup.model_path = o.model;
   setup.model_name = c.name;
   setup.arch = c.arch;
   setup.weight_bytes = model_weight_bytes(o.model);
   setup.kv_type = dtype_name(o.session.kv_type);
+  setup.matmul = matmul_name(o.session.matmul);
   setup.cpu = cpu_model();
   setup.threads = pool.n_threads();
   setup.hardware_threads = std::thread::hardware_concurrency();
@@ -211,7 +214,16 @@ std::function<int()> add_bench_command(CLI::App& app) {
   cmd->add_option("--bandwidth-mib", o.bandwidth_mib,
                   "MiB read to measure memory bandwidth for the bandwidth-limit columns; 0 skips the measurement")
       ->capture_default_str()
-      ->check(at_least(0));
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            int64_t value = -1;
+            if (!CLI::detail::lexical_cast(text, value) || (value != 0 && value < 64)) {
+              return "'" + text + "' is invalid; give 0 to skip the measurement, or at least 64 MiB (well above "
+                     "the last-level cache, so that memory, not cache, is read)";
+            }
+            return {};
+          },
+          "0 or >= 64"));
   cmd->add_option("--jsonl", o.jsonl, "Append one JSON record per context, method and budget to this file");
   cmd->add_option("--markdown", o.markdown, "Write the Markdown report to this file instead of stdout");
   add_session_options(cmd, o.session);

@@ -40,6 +40,16 @@ CLI::Validator at_least(int64_t minimum);
 // --first-sparse-layer, --page-size, --randomized-topk and --select-every-layer.
 void add_policy_options(CLI::App* cmd, PolicyOptions& options);
 
+// "int8" or "exact", as --matmul spells them.
+const char* matmul_name(MatmulPrecision precision);
+
+// Prints a warning to stderr when n_threads exceeds the hardware threads.
+void warn_if_oversubscribed(int n_threads);
+
+// Returns the whole file as text. Throws lim::Error naming `what` and the path when the file is
+// missing, unreadable or a directory.
+std::string read_text_file(const std::string& path, const std::string& what);
+
 // Adds --kv-type (F32, F16 or BF16; any case) and --matmul (exact or int8).
 void add_session_options(CLI::App* cmd, SessionOptions& options);
 

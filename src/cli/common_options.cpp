@@ -1,8 +1,11 @@
 // Options and helpers shared by several subcommands.
 #include <cstdlib>
+#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <cctype>
-#include <map>
+#include <cstdio>
+#include <thread>
 
 #include "cli/commands.h"
 #include "common.h"
@@ -37,6 +40,32 @@ std::string default_model_path() {
   return path;
 }
 
+const char* matmul_name(MatmulPrecision precision) {
+  return precision == MatmulPrecision::Exact ? "exact" : "int8";
+}
+
+void warn_if_oversubscribed(int n_threads) {
+  const unsigned hardware = std::thread::hardware_concurrency();
+  if (hardware > 0 && static_cast<unsigned>(n_threads) > hardware) {
+    std::fprintf(stderr,
+                 "lim: warning: %d worker threads on %u hardware threads; every parallel loop then waits for "
+                 "descheduled threads, which makes decoding many times slower. Use -t %u or fewer.\n",
+                 n_threads, hardware, hardware);
+  }
+}
+
+std::string read_text_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw Error(what + " '" + path + "' is a directory; give a text file.");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot open " + what + " '" + path + "'; check the path.");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error("reading " + what + " '" + path + "' failed; check that it is a readable file.");
+  return text;
+}
+
 CLI::Validator at_least(int64_t minimum) {
   return CLI::Validator(
       [minimum](std::string& text) -> std::string {
@@ -69,13 +98,23 @@ void add_session_options(CLI::App* cmd, SessionOptions& o) {
       ->transform(kv_type)
       ->default_str(dtype_name(o.kv_type));
 
-  const std::map<std::string, MatmulPrecision> precisions = {{"exact", MatmulPrecision::Exact},
-                                                             {"int8", MatmulPrecision::Int8Activations}};
+  const CLI::Validator precision(
+      [](std::string& text) -> std::string {
+        std::string lower = text;
+        for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (lower == "exact" || lower == "int8") {
+          text = std::to_string(static_cast<int>(lower == "exact" ? MatmulPrecision::Exact
+                                                                  : MatmulPrecision::Int8Activations));
+          return {};
+        }
+        return "'" + text + "' is not a product path; use int8 or exact";
+      },
+      "int8|exact");
   cmd->add_option("--matmul", o.matmul,
                   "Decode weight products: int8 quantizes activations to 8 bits for quantized weights "
                   "(faster), exact dequantizes weights to float")
-      ->transform(CLI::CheckedTransformer(precisions, CLI::ignore_case).description("exact|int8"))
-      ->default_str(o.matmul == MatmulPrecision::Exact ? "exact" : "int8");
+      ->transform(precision)
+      ->default_str(matmul_name(o.matmul));
 }
 
 void add_policy_options(CLI::App* cmd, PolicyOptions& o) {

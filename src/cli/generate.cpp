@@ -116,15 +116,9 @@ void apply_generation_defaults(GenerateOptions& o) {
   o.stop_ids = defaults.eos_token_ids;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open prompt file '" + path + "'; check the path.");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 std::string read_prompt(const GenerateOptions& o) {
   if (!o.prompt.empty()) return o.prompt;
-  if (!o.prompt_file.empty()) return read_file(o.prompt_file);
+  if (!o.prompt_file.empty()) return read_text_file(o.prompt_file, "prompt file");
   std::ostringstream text;
   text << std::cin.rdbuf();
   return text.str();
@@ -211,6 +205,7 @@ int run_generate(GenerateOptions& o) {
   }
 
   ThreadPool pool(o.threads);
+  warn_if_oversubscribed(pool.n_threads());
   auto policy = make_policy(o.policy, c, o.n_ctx);
   Session session(*model, o.n_ctx, pool, policy.get(), o.session);
 
@@ -233,9 +228,11 @@ int run_generate(GenerateOptions& o) {
     });
   }
 
-  std::fprintf(stderr, "lim: %s (%s, %lld layers), %lld prompt tokens, %s attention, %d threads\n",
+  std::fprintf(stderr,
+               "lim: %s (%s, %lld layers), %lld prompt tokens, %s attention, %d threads, KV cache %s, %s products\n",
                c.name.c_str(), c.arch.c_str(), static_cast<long long>(c.n_layer),
-               static_cast<long long>(prompt.size()), o.policy.method.c_str(), pool.n_threads());
+               static_cast<long long>(prompt.size()), o.policy.method.c_str(), pool.n_threads(),
+               dtype_name(o.session.kv_type), matmul_name(o.session.matmul));
   GenerateParams params;
   params.max_tokens = o.max_tokens;
   params.sampling = SamplerParams{o.temperature, o.top_k, o.top_p, o.seed};

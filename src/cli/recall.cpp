@@ -53,12 +53,6 @@ struct RecallOptions {
   uint64_t seed = 0;
 };
 
-std::string read_text(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(std::string("cannot open ") + what + " '" + path + "'; check the path.");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   if (!out) throw Error("cannot write '" + path + "'; check that the directory is writable.");
@@ -111,7 +105,7 @@ void save_trace(const std::string& path, const TokenTrace& trace, const RecallOp
 TokenTrace load_trace(const std::string& path, int64_t n_vocab) {
   TokenTrace trace;
   try {
-    const nlohmann::json j = nlohmann::json::parse(read_text(path, "trace file"));
+    const nlohmann::json j = nlohmann::json::parse(read_text_file(path, "trace file"));
     trace.prompt = j.at("prompt").get<std::vector<int32_t>>();
     trace.generated = j.at("generated").get<std::vector<int32_t>>();
   } catch (const nlohmann::json::exception& e) {
@@ -282,7 +276,7 @@ int run_recall(RecallOptions& o) {
     std::fprintf(stderr, "lim: read a trace of %zu prompt and %zu generated tokens from %s\n", trace.prompt.size(),
                  trace.generated.size(), o.trace_in.c_str());
   } else {
-    const std::string text = !o.prompt.empty() ? o.prompt : !o.prompt_file.empty() ? read_text(o.prompt_file, "prompt file") : "";
+    const std::string text = !o.prompt.empty() ? o.prompt : !o.prompt_file.empty() ? read_text_file(o.prompt_file, "prompt file") : "";
     if (text.empty()) throw Error("give the prompt with --prompt or --prompt-file, or a recorded trace with --trace.");
     const std::vector<int32_t> prompt = encode_prompt(model->tokenizer(), text, o.prompt_options);
     std::fprintf(stderr, "lim: recording a trace of up to %lld tokens with dense attention (%s, %zu prompt tokens)\n",

@@ -113,6 +113,7 @@ json bench_record(const BenchSetup& setup, const PrefillPoint& prefill, const Be
   j["arch"] = setup.arch;
   j["weight_bytes"] = setup.weight_bytes;
   j["kv_type"] = setup.kv_type;
+  j["matmul"] = setup.matmul;
   j["machine"] = {{"cpu", setup.cpu}, {"threads", setup.threads}, {"hardware_threads", setup.hardware_threads}};
   j["prompt"] = setup.prompt;
   j["steps"] = setup.steps;
@@ -190,7 +191,7 @@ std::string bench_markdown(const BenchSetup& setup, const BenchResult& result) {
   }
   md << "- Model: " << setup.model_name << " (" << setup.arch << "), `" << setup.model_path << "`, "
      << mib(setup.weight_bytes) << " MiB of weights\n";
-  md << "- KV cache: " << setup.kv_type << "\n";
+  md << "- KV cache: " << setup.kv_type << "; decode products: " << setup.matmul << "\n";
   if (setup.bandwidth_bytes_per_s > 0) {
     md << "- Memory read bandwidth: " << fixed(setup.bandwidth_bytes_per_s / 1e9, 1) << " GB/s (best; median "
        << fixed(setup.bandwidth_median_bytes_per_s / 1e9, 1) << " GB/s), reading " << mib(setup.bandwidth_buffer_bytes)

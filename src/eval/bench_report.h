@@ -98,6 +98,7 @@ struct BenchSetup {
   std::string arch;
   uint64_t weight_bytes = 0;
   std::string kv_type = "F32";
+  std::string matmul = "int8";  // decode weight products: "int8" or "exact"
   std::string cpu;              // model name from /proc/cpuinfo
   int threads = 0;              // worker threads, the calling thread included
   unsigned hardware_threads = 0;

@@ -123,7 +123,7 @@ TEST(BenchReport, SummaryUsesMedianOfRepetitionMedians) {
 TEST(BenchReport, MarkdownRowPerMeasurement) {
   const std::string md = bench_markdown(sample_setup(), sample_result());
   EXPECT_NE(md.find("- Model: Tiny (llama), `/models/m.gguf`, 10.0 MiB of weights\n"), std::string::npos) << md;
-  EXPECT_NE(md.find("- KV cache: F32\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("- KV cache: F32; decode products: int8\n"), std::string::npos) << md;
   EXPECT_NE(md.find("- Machine: Test CPU, 4 hardware threads, 2 worker threads, peak RSS 310.0 MiB, load average 1.50–2.25 during "
                     "the run\n"),
             std::string::npos)
