@@ -175,7 +175,10 @@ int run_bench_command(BenchOptions& o) {
     }
     std::fprintf(stderr, "bench: wrote %s\n", o.markdown.c_str());
   }
-  if (!o.jsonl.empty()) std::fprintf(stderr, "bench: appended %zu records to %s\n", result.measurements.size(), o.jsonl.c_str());
+  if (!o.jsonl.empty()) {
+    std::fprintf(stderr, "bench: appended %zu record%s to %s\n", result.measurements.size(),
+                 result.measurements.size() == 1 ? "" : "s", o.jsonl.c_str());
+  }
   return 0;
 }
 
