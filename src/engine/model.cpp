@@ -48,6 +48,7 @@ class GgufSource final : public WeightSource {
  public:
   explicit GgufSource(GgufFile file) : file_(std::move(file)) {}
   const GgufFile& file() const { return file_; }
+  GgufFile& file() { return file_; }
   const std::string& path() const override { return file_.path(); }
 
   std::optional<TensorRef> find(const std::string& name) const override {
@@ -235,6 +236,8 @@ std::unique_ptr<Model> Model::load_gguf(const std::string& path) {
   std::unique_ptr<Model> model(new Model());
   model->config_ = read_gguf_config(*source);
   model->tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_gguf(source->file()));
+  // The tokenizer has copied what it needs from the metadata arrays.
+  source->file().release_metadata_arrays();
   model->weights_ = std::move(source);
   model->bind_weights();
   if (model->tokenizer_->n_vocab() != model->config_.n_vocab) {

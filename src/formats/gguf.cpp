@@ -544,7 +544,9 @@ class Parser {
 
 }  // namespace
 
-struct GgufFile::Impl : FileContents {};
+struct GgufFile::Impl : FileContents {
+  bool arrays_released = false;
+};
 
 GgufFile GgufFile::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
@@ -640,7 +642,15 @@ std::string GgufFile::get_string(const std::string& key) const {
   return *find_string(key);
 }
 
+void GgufFile::release_metadata_arrays() {
+  for (auto& [key, value] : impl_->metadata) {
+    if (value.type == GgufType::ARRAY) std::vector<GgufValue>().swap(value.array);
+  }
+  impl_->arrays_released = true;
+}
+
 std::vector<std::string> GgufFile::get_string_array(const std::string& key) const {
+  LIM_CHECK(!impl_->arrays_released);
   const GgufValue& value = require_key(*this, key);
   if (value.type != GgufType::ARRAY || value.array_type != GgufType::STRING) {
     fail_type(impl_->path, key, value, "ARRAY of STRING");
@@ -652,6 +662,7 @@ std::vector<std::string> GgufFile::get_string_array(const std::string& key) cons
 }
 
 std::vector<int64_t> GgufFile::get_int_array(const std::string& key) const {
+  LIM_CHECK(!impl_->arrays_released);
   const GgufValue& value = require_key(*this, key);
   if (value.type != GgufType::ARRAY || !is_integer_type(value.array_type)) {
     fail_type(impl_->path, key, value, "an ARRAY of integers");
@@ -663,6 +674,7 @@ std::vector<int64_t> GgufFile::get_int_array(const std::string& key) const {
 }
 
 std::vector<double> GgufFile::get_float_array(const std::string& key) const {
+  LIM_CHECK(!impl_->arrays_released);
   const GgufValue& value = require_key(*this, key);
   const bool numeric = is_float_type(value.array_type) || is_integer_type(value.array_type);
   if (value.type != GgufType::ARRAY || !numeric) {

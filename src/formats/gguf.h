@@ -99,6 +99,11 @@ class GgufFile {
   std::vector<int64_t> get_int_array(const std::string& key) const;
   std::vector<double> get_float_array(const std::string& key) const;
 
+  // Frees the elements of every metadata array, keeping the keys. A tokenizer's vocabulary and
+  // merges take about 14 MB as parsed values, which a loaded model does not need once its
+  // tokenizer is built. Reading an array afterwards is a bug, and aborts with an internal error.
+  void release_metadata_arrays();
+
   const std::vector<GgufTensorInfo>& tensors() const;
   const GgufTensorInfo* find_tensor(const std::string& name) const;
   // Throws lim::Error naming the file and the tensor when it is absent.

@@ -303,6 +303,23 @@ TEST_F(GgufTest, TypedLookups) {
   EXPECT_NE(array.find("ARRAY of INT32"), std::string::npos) << array;
 }
 
+TEST_F(GgufTest, ReleasedArraysKeepKeysAndScalars) {
+  GgufWriter writer;
+  writer.set("name", gguf_string("x"));
+  writer.set("ids", gguf_int_array(GgufType::INT32, {4, 5, 6}));
+  const std::string file = path("release.gguf");
+  writer.write(file);
+  GgufFile gguf = GgufFile::open(file);
+  EXPECT_EQ(gguf.get_int_array("ids"), (std::vector<int64_t>{4, 5, 6}));
+
+  gguf.release_metadata_arrays();
+  ASSERT_NE(gguf.find("ids"), nullptr);
+  EXPECT_EQ(gguf.find("ids")->type, GgufType::ARRAY);
+  EXPECT_TRUE(gguf.find("ids")->array.empty());
+  EXPECT_EQ(gguf.get_string("name"), "x");
+  EXPECT_DEATH(gguf.get_int_array("ids"), "internal check failed");
+}
+
 TEST_F(GgufTest, MissingTensorNamesTensor) {
   const std::string file = path("small.gguf");
   small_writer().write(file);
