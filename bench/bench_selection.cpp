@@ -1,5 +1,5 @@
-// Microbenchmarks of the selection step of the sparse policies at the shape of SmolLM2-135M
-// (9 query heads, 3 KV heads): LessIsMore's select() at one selection layer (per-head top-K,
+// Microbenchmarks of the sparse policies' selection step at the shape of SmolLM2-135M (9 query
+// heads, 3 KV heads). They time LessIsMore's select() at one selection layer (per-head top-K,
 // rank-major merge, sinks and recency window), TidalDecode's per-head top-K, and the top-K
 // helper alone. A decode step with the default layers runs select() twice.
 //
@@ -23,9 +23,9 @@ constexpr int64_t kHeads = 9;
 constexpr int64_t kKvHeads = 3;
 constexpr int64_t kHeadDim = 64;
 
-// Scaled logits [n_head, n_kv] shaped like a real selection layer's: heads share part of their
-// preference (a common normal component), a few positions dominate every head (sinks and shared
-// "heavy hitters"), a few more dominate one head each, and the rest is noise.
+// Scaled logits [n_head, n_kv] shaped like a real selection layer's. Heads share part of their
+// preference (a common normal component), and a few positions dominate every head (sinks and
+// shared "heavy hitters"). A few more dominate one head each, and the rest is noise.
 std::vector<float> realistic_logits(int64_t n_head, int64_t n_kv, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -45,8 +45,9 @@ std::vector<float> realistic_logits(int64_t n_head, int64_t n_kv, uint64_t seed)
   return logits;
 }
 
-// Several logit sets, used in turn: the same input in every iteration lets the branch predictor
-// learn a comparison sort's branches, which a decode step (new logits each time) never sees.
+// Several logit sets, used in turn. The same input in every iteration would let the branch
+// predictor learn a comparison sort's branches, which a decode step, with new logits each time,
+// cannot do.
 constexpr int kVariants = 8;
 
 std::vector<std::vector<float>> logit_variants(int64_t n_head, int64_t n_kv, uint64_t seed) {

@@ -4,7 +4,7 @@
 # and their ratio as a Markdown table.
 #
 # At each context length L both engines are given the same text (the GSM8K test questions,
-# repeated) cut to L tokens, then decode greedily; the figure is the median time per decode step
+# repeated) cut to L tokens, then decode greedily. The figure is the median time per decode step
 # over three repetitions of N_TOKENS steps. lim runs `lim bench --methods dense`.
 #
 # Usage: scripts/bench-peer.sh [THREADS] [N_TOKENS] [CONTEXTS]

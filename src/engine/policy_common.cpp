@@ -125,7 +125,7 @@ uint64_t rank_key(const float* s, int32_t p) {
 
 // Writes to out, ascending, a subset of [begin, end) of at least k positions that contains the k
 // best, and returns its size. A threshold taken from a sample of the logits usually keeps a few
-// more than k; when it keeps fewer (a sample that misjudged the tail), every position is kept.
+// more than k. When it keeps fewer, because the sample misjudged the tail, every position is kept.
 // 0 < k < end - begin.
 int64_t collect_candidates(const float* s, int64_t begin, int64_t end, int64_t k, int32_t* out) {
   const int64_t n = end - begin;
@@ -241,9 +241,9 @@ void top_k_positions(const float* s, int64_t begin, int64_t end, int64_t k, TopK
     std::copy(positions, positions + k, out);
     return;
   }
-  // The k-th key bounds the top k; the candidates are ascending, so one pass that keeps the keys
-  // up to it leaves the result in position order. It compacts in place without a branch (the
-  // branch would mispredict on every other candidate).
+  // The k-th key bounds the top k. The candidates are ascending, so one pass that keeps the keys
+  // up to it leaves the result in position order. It compacts in place without a branch, because
+  // a branch would mispredict on every other candidate.
   const uint64_t* sorted = rank_candidates(s, positions, count, scratch.keys_.data(), scratch.tmp_.data());
   const uint64_t last = sorted[k - 1];
   int64_t kept = 0;

@@ -110,12 +110,12 @@ const float* Session::decode(int32_t token) {
 void Session::copy_prefix_from(const Session& source, int64_t n) {
   if (&source.model_ != &model_) throw Error("copy_prefix_from: the source session runs a different model.");
   if (source.cache_.type() != cache_.type()) {
-    throw Error(std::string("copy_prefix_from: the source cache holds ") + dtype_name(source.cache_.type()) +
-                " rows but this session's holds " + dtype_name(cache_.type()) + "; use the same --kv-type.");
+    throw Error(std::string("copy_prefix_from: the source cache stores ") + dtype_name(source.cache_.type()) +
+                " rows but this session's cache stores " + dtype_name(cache_.type()) + "; use the same --kv-type.");
   }
-  if (n_past_ != 0) throw Error("copy_prefix_from: this session already holds tokens; start from a new session.");
+  if (n_past_ != 0) throw Error("copy_prefix_from: this session already contains tokens; start from a new session.");
   if (n < 1 || n > source.n_past_ || n > cache_.n_ctx()) {
-    throw Error("copy_prefix_from: cannot copy " + std::to_string(n) + " tokens from a session holding " +
+    throw Error("copy_prefix_from: cannot copy " + std::to_string(n) + " tokens from a session containing " +
                 std::to_string(source.n_past_) + " into a context of " + std::to_string(cache_.n_ctx()) + ".");
   }
   const ModelConfig& c = config_;
@@ -127,7 +127,7 @@ void Session::copy_prefix_from(const Session& source, int64_t n) {
     }
   }
   if (policy_) {
-    // The policy sees each token's keys of all KV heads, as append_kv hands them over.
+    // The policy receives each token's keys of all KV heads, as append_kv passes them.
     std::vector<float> keys(static_cast<size_t>(c.kv_dim()));
     for (int64_t il = 0; il < c.n_layer; ++il) {
       for (int64_t pos = 0; pos < n; ++pos) {

@@ -1,9 +1,9 @@
 // Single-query attention over a list of cached rows, for the query heads that share one KV head.
 //
-// Cached K and V rows are stored as F32, F16 or BF16 (the KV cache element type); they are
+// Cached K and V rows are stored as F32, F16 or BF16 (the KV cache element type). They are
 // widened to float as they are read, and every sum is taken in float. The kernels are compiled
-// for several SIMD targets (AVX-512, AVX2, SSE4, a portable fallback) and the best one the CPU
-// supports is chosen at run time.
+// for AVX-512, AVX2 and a portable fallback, and the best one the CPU supports is chosen at run
+// time.
 #pragma once
 
 #include <cstddef>

@@ -47,7 +47,7 @@ void ThreadPool::work(int index, uint32_t generation) {
     const int64_t chunk = static_cast<int64_t>(state & 0xFFFFFFFFu);
     if (chunk >= n_chunks_) return;
     if (!state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-      continue;  // state now holds the current value
+      continue;  // state now contains the current value
     }
     // The loop cannot end while this claimed chunk is unfinished, so its fields are stable.
     const int64_t begin = task_size_ * chunk / n_chunks_;

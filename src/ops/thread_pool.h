@@ -5,9 +5,9 @@
 // variable's. The calling thread takes part in every loop as thread 0.
 //
 // Each loop is cut into a fixed number of chunks per thread that threads claim one at a time.
-// When another process holds a worker's core, the threads that are running claim its chunks,
-// so one descheduled worker delays a loop by at most the chunk it is in, not by a whole
-// scheduler time slice per loop.
+// When another process occupies a worker's core, the running threads claim its chunks. One
+// descheduled worker then delays a loop by at most the chunk it is in, not by a whole scheduler
+// time slice per loop.
 #pragma once
 
 #include <atomic>

@@ -337,8 +337,8 @@ TEST(TopK, EdgeCases) {
 }
 
 // The threshold comes from a sample of evenly spaced logits (256 of them, in the middle of each
-// stride). When the sampled positions hold the best logits, the threshold keeps fewer than k and
-// the full path must take over; when they hold the worst, it keeps almost everything.
+// stride). When the sampled positions contain the best logits, the threshold keeps fewer than k,
+// so the full path must take over. When they contain the worst, it keeps almost everything.
 TEST(TopK, SampledPositionsBestOrWorst) {
   std::mt19937 rng(17);
   for (int64_t n : {4096, 8188, 8192}) {

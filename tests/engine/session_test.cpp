@@ -174,8 +174,8 @@ TEST(Session, SparseLayerReadsOnlySelectedRows) {
   for (int64_t i = 0; i < c.n_vocab; ++i) EXPECT_EQ(actual[i], expected_logits[static_cast<size_t>(i)]) << "id " << i;
 }
 
-// Half-precision caches round each key and value to 11 or 8 significant bits; the logits must
-// stay close to the float32 cache's, and BF16 (fewer bits) no closer than F16.
+// Half-precision caches round each key and value to 11 (F16) or 8 (BF16) significant bits. The
+// logits must stay close to the float32 cache's, and BF16, with fewer bits, no closer than F16.
 TEST(Session, HalfPrecisionKvCacheStaysCloseToF32) {
   TinyModel model(test::TinyModelSpec{});
   const ModelConfig& c = model->config();

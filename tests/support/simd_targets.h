@@ -11,9 +11,9 @@
 
 namespace lim::test {
 
-// Calls body() with dispatch restricted to one target at a time (AVX-512, AVX2, SSE4, ...,
-// down to the portable fallback), and restores the normal choice afterwards. Each call runs
-// inside a SCOPED_TRACE naming the target, so a failure says which version broke.
+// Calls body() with dispatch restricted to one target at a time (AVX-512, AVX2, down to the
+// portable fallback), and restores the normal choice afterwards. Each call runs inside a
+// SCOPED_TRACE naming the target, so a failure names the version that broke.
 template <class Body>
 void for_each_simd_target(Body&& body) {
   const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
